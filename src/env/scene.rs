@@ -1,0 +1,676 @@
+//! Scene files (`scenes/*.ron`): a whole run described in RON (name, seed, environment),
+//! parsed and validated with `path:line:col` errors that point at the offending text.
+//!
+//! The format, with every field (see `scenes/default.ron`):
+//!
+//! ```ron
+//! Scene(
+//!     name: "DoorKey 8x8",
+//!     seed: 1,
+//!     env: Grid(
+//!         level: "DoorKey-8x8",   // any `Level::from_name` name, e.g. "DoorKey-12x12"
+//!         num_envs: 16,           // parallel envs, 1..=4096; optional, default 16
+//!         max_steps: 640,         // optional; the level's own limit when left out
+//!     ),
+//! )
+//! ```
+//!
+//! Unknown fields are errors everywhere, so a typo never silently falls back to a default.
+//! `env` is an enum so that other environment kinds can join `Grid` later, as can
+//! `student: (...)` and `teacher: (...)` sections beside it.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use ron::extensions::Extensions;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::grid::Level;
+
+/// How many parallel environments a scene runs when it does not say.
+pub const DEFAULT_NUM_ENVS: usize = 16;
+/// The number of parallel environments a scene may ask for.
+pub const NUM_ENVS_RANGE: RangeInclusive<usize> = 1..=4096;
+/// The app's default scene, inside the scenes directory.
+pub const DEFAULT_SCENE_FILE: &str = "default.ron";
+/// The families `Level::from_name` accepts at any size, as a reader would write them.
+const SIZED_FAMILIES: &str = "Empty-<N>x<N>, DoorKey-<N>x<N>, KeyCorridorS<room size>R<rows>, \
+                              LavaCrossingS<N>N<crossings>, MultiRoom-N<rooms>-S<max room size>";
+
+/// A whole run: what to call it, how to seed it, and the environment it trains in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scene {
+    /// Shown in the scene picker; never blank.
+    #[serde(deserialize_with = "deserialize_name")]
+    pub name: String,
+    /// Seeds everything random in the run (level layouts included).
+    pub seed: u64,
+    pub env: EnvSpec,
+}
+
+/// The environment a scene runs; written `Grid(...)` in the file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum EnvSpec {
+    /// A MiniGrid/BabyAI/LLM4Teach gridworld.
+    Grid(GridSpec),
+}
+
+/// A grid environment, already resolved: the level name parsed and validated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridSpec {
+    /// Written by name ("DoorKey-8x8"), parsed with `Level::from_name`.
+    #[serde(with = "level_by_name")]
+    pub level: Level,
+    /// Parallel environments, within `NUM_ENVS_RANGE`.
+    #[serde(default = "default_num_envs", deserialize_with = "deserialize_num_envs")]
+    pub num_envs: usize,
+    /// Overrides the level's own step limit; at least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_max_steps")]
+    pub max_steps: Option<u32>,
+}
+
+/// Why a scene could not be loaded. Lines and columns count from 1; columns count characters.
+#[derive(Debug, thiserror::Error)]
+pub enum SceneError {
+    /// The file (or scenes directory) could not be read at all.
+    #[error("{}: cannot read: {error}", path.display())]
+    Read { path: PathBuf, error: io::Error },
+    /// The text is not a valid scene; `line:col` points at the offending text.
+    #[error("{}:{line}:{col}: {message}", path.display())]
+    Invalid { path: PathBuf, line: usize, col: usize, message: String },
+}
+
+impl SceneError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            SceneError::Read { path, .. } | SceneError::Invalid { path, .. } => path,
+        }
+    }
+}
+
+impl Default for Scene {
+    /// The app's default scene; `scenes/default.ron` holds exactly this.
+    fn default() -> Scene {
+        Scene {
+            name: "Default: DoorKey 8x8".into(),
+            seed: 1,
+            env: EnvSpec::Grid(GridSpec {
+                level: Level::DoorKey { size: 8 },
+                num_envs: DEFAULT_NUM_ENVS,
+                max_steps: None,
+            }),
+        }
+    }
+}
+
+impl Scene {
+    /// Reads and parses a scene file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Scene, SceneError> {
+        let path = path.as_ref();
+        let bytes = fs::read(path).map_err(|error| SceneError::Read { path: path.to_owned(), error })?;
+        match String::from_utf8(bytes) {
+            Ok(text) => Scene::parse(&text, path),
+            Err(err) => {
+                // Point at the first bad byte, counted as ron counts positions.
+                let valid = String::from_utf8_lossy(&err.as_bytes()[..err.utf8_error().valid_up_to()]);
+                let (line, col) = end_position(&valid);
+                Err(SceneError::Invalid { path: path.to_owned(), line, col, message: "invalid UTF-8".into() })
+            }
+        }
+    }
+
+    /// Parses a scene from `text`; `path` only names the source in error messages.
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Scene, SceneError> {
+        // Editors count no column for a byte-order mark, so drop it before ron counts one.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        ron_options().from_str(text).map_err(|err| {
+            let (line, col) = error_position(text, &err);
+            SceneError::Invalid { path: path.as_ref().to_owned(), line, col, message: describe(&err.code) }
+        })
+    }
+
+    /// The scene as RON that `parse` reads back to an equal scene (comments are not kept).
+    pub fn to_ron_string(&self) -> String {
+        let pretty = ron::ser::PrettyConfig::new().struct_names(true);
+        match ron_options().to_string_pretty(self, pretty) {
+            Ok(text) => text,
+            // Only strings and integers under fixed struct names: ron cannot reject these.
+            Err(err) => unreachable!("a scene always serialises to RON: {err}"),
+        }
+    }
+
+    /// The grid environment, if the scene runs one.
+    pub fn grid(&self) -> Option<&GridSpec> {
+        match &self.env {
+            EnvSpec::Grid(grid) => Some(grid),
+        }
+    }
+
+    /// The grid environment, mutably (for scenes edited in code).
+    pub fn grid_mut(&mut self) -> Option<&mut GridSpec> {
+        match &mut self.env {
+            EnvSpec::Grid(grid) => Some(grid),
+        }
+    }
+
+    /// The grid level, if the scene runs a grid environment.
+    pub fn grid_level(&self) -> Option<&Level> {
+        self.grid().map(|grid| &grid.level)
+    }
+
+    /// Checks a scene built in code by the rules `parse` enforces, so that `to_ron_string`
+    /// writes a file that loads.
+    pub fn validate(&self) -> Result<(), String> {
+        check_name(&self.name)?;
+        match &self.env {
+            EnvSpec::Grid(grid) => grid.validate(),
+        }
+    }
+}
+
+impl GridSpec {
+    /// The step limit an episode gets: the override, else the level's own. Expects a
+    /// validated level (huge sizes would overflow the level's formula).
+    pub fn max_steps_or_default(&self) -> u32 {
+        self.max_steps.unwrap_or_else(|| self.level.default_max_steps())
+    }
+
+    /// The checks `parse` applies to each field.
+    pub fn validate(&self) -> Result<(), String> {
+        self.level.validate().map_err(|err| format!("impossible level {err}"))?;
+        check_num_envs(i64::try_from(self.num_envs).unwrap_or(i64::MAX))?;
+        check_max_steps(self.max_steps.map(i64::from))?;
+        Ok(())
+    }
+}
+
+/// The file name a preset level's scene has in `scenes/`: the level name in lowercase with
+/// a dash before its parameters ("doorkey-8x8.ron", "keycorridor-s3r1.ron").
+pub fn scene_file_name(level: &Level) -> String {
+    let stem = match level {
+        Level::KeyCorridor { num_rows, room_size } => format!("keycorridor-s{room_size}r{num_rows}"),
+        Level::LavaCrossing { size, num_crossings } => format!("lavacrossing-s{size}n{num_crossings}"),
+        other => other.name().to_lowercase(),
+    };
+    format!("{stem}.ron")
+}
+
+/// Every `*.ron` file in `dir`, sorted by path, each loaded or with the reason it did not
+/// load (for a scene picker, which shows both). Errs only when `dir` itself is unreadable.
+pub fn list_scenes(dir: impl AsRef<Path>) -> Result<Vec<(PathBuf, Result<Scene, SceneError>)>, SceneError> {
+    let dir = dir.as_ref();
+    let unreadable = |error| SceneError::Read { path: dir.to_owned(), error };
+    let mut paths = Vec::new();
+    for entry in fs::read_dir(dir).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
+        if path.extension().is_some_and(|ext| ext == "ron") && path.is_file() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    Ok(paths
+        .into_iter()
+        .map(|path| {
+            let scene = Scene::load(&path);
+            (path, scene)
+        })
+        .collect())
+}
+
+/// RON with two extensions on by default, so files read naturally: `Grid(level: ..)` rather
+/// than `Grid((level: ..))`, and `max_steps: 640` rather than `max_steps: Some(640)`.
+fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(Extensions::UNWRAP_VARIANT_NEWTYPES | Extensions::IMPLICIT_SOME)
+}
+
+fn default_num_envs() -> usize {
+    DEFAULT_NUM_ENVS
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() { Err("name must not be blank".into()) } else { Ok(()) }
+}
+
+/// Takes a signed count so that `-1` gets the range message rather than ron's bare
+/// "integer is out of bounds".
+fn check_num_envs(num_envs: i64) -> Result<usize, String> {
+    let (lo, hi) = (*NUM_ENVS_RANGE.start(), *NUM_ENVS_RANGE.end());
+    match usize::try_from(num_envs) {
+        Ok(n) if NUM_ENVS_RANGE.contains(&n) => Ok(n),
+        _ => Err(format!("num_envs must be between {lo} and {hi} (got {num_envs})")),
+    }
+}
+
+fn check_max_steps(max_steps: Option<i64>) -> Result<Option<u32>, String> {
+    match max_steps {
+        None => Ok(None),
+        Some(steps) => match u32::try_from(steps) {
+            Ok(0) => Err("max_steps must be at least 1; leave it out to use the level's own limit".into()),
+            Ok(steps) => Ok(Some(steps)),
+            Err(_) => Err(format!("max_steps must be between 1 and {} (got {steps})", u32::MAX)),
+        },
+    }
+}
+
+/// Parses and validates a level name, explaining what names exist when it is unknown.
+fn resolve_level(name: &str) -> Result<Level, String> {
+    let Some(level) = Level::from_name(name) else {
+        let mut message = format!("unknown level {name:?}");
+        // Near misses: wrong case, or a scene file's name where the level's belongs.
+        let wanted = name.trim().to_lowercase();
+        let near = Level::presets()
+            .into_iter()
+            .find(|level| level.name().to_lowercase() == wanted || scene_file_name(level) == format!("{wanted}.ron"));
+        if let Some(level) = near {
+            let _ = write!(message, " (did you mean {:?}?)", level.name());
+        }
+        let presets: Vec<String> = Level::presets().iter().map(Level::name).collect();
+        let _ = write!(message, "; expected a preset ({}) or a sized family ({SIZED_FAMILIES})", presets.join(", "));
+        return Err(message);
+    };
+    level.validate().map_err(|err| format!("impossible level {err}"))?;
+    Ok(level)
+}
+
+fn deserialize_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    check_name(&name).map_err(D::Error::custom)?;
+    Ok(name)
+}
+
+fn deserialize_num_envs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    check_num_envs(i64::deserialize(deserializer)?).map_err(D::Error::custom)
+}
+
+fn deserialize_max_steps<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    // Checked inside the option, so that in `Some(0)` ron's span is still at the `0`.
+    struct Checked(u32);
+    impl<'de> Deserialize<'de> for Checked {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Checked, D::Error> {
+            match check_max_steps(Some(i64::deserialize(deserializer)?)) {
+                Ok(Some(steps)) => Ok(Checked(steps)),
+                Ok(None) => Err(D::Error::custom("max_steps is missing")),
+                Err(message) => Err(D::Error::custom(message)),
+            }
+        }
+    }
+    Ok(Option::<Checked>::deserialize(deserializer)?.map(|Checked(steps)| steps))
+}
+
+/// Levels travel by name. Checking inside deserialisation lets ron attach the position of
+/// the name itself to the error.
+mod level_by_name {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(level: &Level, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&level.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Level, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        resolve_level(&name).map_err(D::Error::custom)
+    }
+}
+
+/// One message style for all errors: lowercase, naming the field and what was expected.
+fn describe(code: &ron::Error) -> String {
+    use ron::Error as E;
+    let within = |outer: &Option<String>| outer.as_ref().map(|o| format!(" in `{o}`")).unwrap_or_default();
+    match code {
+        E::NoSuchStructField { expected, found, outer } => {
+            format!("unknown field `{found}`{}; expected {}", within(outer), one_of(expected, "no fields"))
+        }
+        E::MissingStructField { field, outer } => format!("missing field `{field}`{}", within(outer)),
+        E::DuplicateStructField { field, outer } => format!("duplicate field `{field}`{}", within(outer)),
+        E::NoSuchEnumVariant { expected, found, .. } => {
+            format!("unknown variant `{found}`; expected {}", one_of(expected, "no variants"))
+        }
+        E::InvalidValueForType { expected, found } => format!("expected {expected}, found {found}"),
+        // Our own checks, already worded.
+        E::Message(message) => message.clone(),
+        other => lowercase_first(&other.to_string()),
+    }
+}
+
+fn one_of(names: &[&str], none: &str) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    match quoted.as_slice() {
+        [] => none.to_owned(),
+        [only] => only.clone(),
+        _ => format!("one of {}", quoted.join(", ")),
+    }
+}
+
+/// "Expected comma" -> "expected comma", leaving acronyms ("RON ...") alone.
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => {
+            first.to_lowercase().chain(text.chars().skip(1)).collect()
+        }
+        _ => text.to_owned(),
+    }
+}
+
+/// Where to point for a ron error: the first character of the offending value or token.
+/// When ron's parser rejects a token, its span starts at the whitespace before it, so step
+/// over that whitespace towards the span's end.
+fn error_position(text: &str, err: &ron::error::SpannedError) -> (usize, usize) {
+    let start = (err.span.start.line, err.span.start.col);
+    let end = (err.span.end.line, err.span.end.col);
+    if matches!(err.code, ron::Error::Message(_)) {
+        // Our checks' spans start just inside a string's quote or after a number's sign;
+        // point at the value as written instead.
+        let before = char_index(text, start).and_then(|i| i.checked_sub(1)).and_then(|i| text.chars().nth(i));
+        return match before {
+            Some('"' | '-' | '+') if start.1 > 1 => (start.0, start.1 - 1),
+            _ => start,
+        };
+    }
+    let Some(start_index) = char_index(text, start) else { return start };
+    let mut position = start;
+    for ch in text.chars().skip(start_index) {
+        if !ch.is_whitespace() || position >= end {
+            break;
+        }
+        position = if ch == '\n' { (position.0 + 1, 1) } else { (position.0, position.1 + 1) };
+    }
+    position
+}
+
+/// The char index of a 1-based line and column, if the text has that position.
+fn char_index(text: &str, (line, col): (usize, usize)) -> Option<usize> {
+    let (mut current_line, mut current_col) = (1, 1);
+    for (index, ch) in text.chars().enumerate() {
+        if (current_line, current_col) == (line, col) {
+            return Some(index);
+        }
+        if ch == '\n' {
+            current_line += 1;
+            current_col = 1;
+        } else {
+            current_col += 1;
+        }
+    }
+    None
+}
+
+/// The 1-based line and column just past the end of `text`, as ron counts them.
+fn end_position(text: &str) -> (usize, usize) {
+    let line = 1 + text.chars().filter(|&c| c == '\n').count();
+    let col = 1 + text.chars().rev().take_while(|&c| c != '\n').count();
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message `parse` gives for `text`, with its `path:line:col` prefix.
+    fn error_of(text: &str) -> String {
+        match Scene::parse(text, "t.ron") {
+            Ok(scene) => panic!("expected an error, parsed {scene:?}"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    /// A scene whose `env` body is `grid`, so each test writes only the line it is about.
+    fn with_grid(grid: &str) -> String {
+        format!("Scene(\n    name: \"t\",\n    seed: 1,\n    env: Grid(\n{grid}\n    ),\n)\n")
+    }
+
+    #[test]
+    fn parses_the_documented_format() {
+        let text = r#"
+// A comment header.
+Scene(
+    name: "DoorKey 8x8",
+    seed: 7,
+    env: Grid(
+        level: "DoorKey-8x8",
+        num_envs: 32,
+        max_steps: 640,
+    ),
+)
+"#;
+        let scene = Scene::parse(text, "t.ron").expect("valid scene");
+        assert_eq!(scene.name, "DoorKey 8x8");
+        assert_eq!(scene.seed, 7);
+        let grid = scene.grid().expect("grid scene");
+        assert_eq!(grid.level, Level::DoorKey { size: 8 });
+        assert_eq!(grid.num_envs, 32);
+        assert_eq!(grid.max_steps, Some(640));
+        assert_eq!(grid.max_steps_or_default(), 640);
+        assert_eq!(scene.grid_level(), Some(&Level::DoorKey { size: 8 }));
+    }
+
+    #[test]
+    fn defaults_and_alternative_spellings() {
+        // No struct name, no num_envs, no max_steps; a Gym id for the level; `Some(..)`.
+        let scene = Scene::parse(r#"(name: "x", seed: 0, env: Grid(level: "MiniGrid-DoorKey-12x12-v0"))"#, "t")
+            .expect("valid scene");
+        let grid = scene.grid().expect("grid scene");
+        assert_eq!(grid.level, Level::DoorKey { size: 12 });
+        assert_eq!(grid.num_envs, DEFAULT_NUM_ENVS);
+        assert_eq!(grid.max_steps, None);
+        assert_eq!(grid.max_steps_or_default(), Level::DoorKey { size: 12 }.default_max_steps());
+        let scene = Scene::parse(&with_grid("level: \"KeyCorridorS3R1\", max_steps: Some(5)"), "t").expect("valid");
+        assert_eq!(scene.grid().and_then(|g| g.max_steps), Some(5));
+        let scene = Scene::parse(&with_grid("level: \"KeyCorridorS3R1\", max_steps: None"), "t").expect("valid");
+        assert_eq!(scene.grid().and_then(|g| g.max_steps), None);
+        // A byte-order mark is not part of the text.
+        assert!(Scene::parse("\u{feff}(name: \"x\", seed: 0, env: Grid(level: \"FourRooms\"))", "t").is_ok());
+    }
+
+    #[test]
+    fn round_trips_through_ron() {
+        let mut scenes = vec![Scene::default()];
+        for level in Level::presets() {
+            scenes.push(Scene {
+                name: format!("{level} \"quoted\" \\ ünïcode"),
+                seed: u64::MAX,
+                env: EnvSpec::Grid(GridSpec { level, num_envs: 4096, max_steps: Some(1) }),
+            });
+        }
+        for scene in scenes {
+            assert_eq!(scene.validate(), Ok(()));
+            let text = scene.to_ron_string();
+            assert_eq!(Scene::parse(&text, "t").ok(), Some(scene.clone()), "{text}");
+        }
+        let text = Scene::default().to_ron_string();
+        assert_eq!(
+            text,
+            "Scene(\n    name: \"Default: DoorKey 8x8\",\n    seed: 1,\n    env: Grid(\n        \
+             level: \"DoorKey-8x8\",\n        num_envs: 16,\n    ),\n)"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_text() {
+        // Line 3 lacks its comma: ron notices at the next field.
+        assert_eq!(error_of("Scene(\n    name: \"t\"\n    seed: 1,\n)"), "t.ron:3:5: expected comma");
+        assert_eq!(error_of("Scene(\n    name: \"t"), "t.ron:2:11: expected end of string");
+        assert_eq!(error_of(""), "t.ron:1:1: expected opening `(` for struct `Scene`");
+        assert_eq!(
+            error_of("Scene(name: \"t\", seed: 1, env: Grid(level: \"FourRooms\"))\n  junk"),
+            "t.ron:2:3: non-whitespace trailing characters"
+        );
+        assert_eq!(error_of("Scne(name: \"t\")"), "t.ron:1:1: expected struct `Scene` but found `Scne`");
+    }
+
+    #[test]
+    fn unknown_fields_name_the_field_and_the_expected_ones() {
+        assert_eq!(
+            error_of(&with_grid("        level: \"DoorKey-8x8\",\n        nm_envs: 3,")),
+            "t.ron:6:9: unknown field `nm_envs` in `Grid`; expected one of `level`, `num_envs`, `max_steps`"
+        );
+        assert_eq!(
+            error_of("Scene(\n    name: \"t\",\n    seed: 1,\n    student: (),\n)"),
+            "t.ron:4:5: unknown field `student` in `Scene`; expected one of `name`, `seed`, `env`"
+        );
+        assert_eq!(
+            error_of("Scene(\n    name: \"t\",\n    seed: 1,\n    env: Maze(level: \"FourRooms\"),\n)"),
+            "t.ron:4:10: unknown variant `Maze`; expected `Grid`"
+        );
+        assert_eq!(
+            error_of(&with_grid("        level: \"FourRooms\",\n        level: \"FourRooms\",")),
+            "t.ron:6:9: duplicate field `level` in `Grid`"
+        );
+    }
+
+    #[test]
+    fn missing_fields_point_at_the_closing_paren() {
+        assert_eq!(error_of(&with_grid("        num_envs: 3,")), "t.ron:6:5: missing field `level` in `Grid`");
+        assert_eq!(
+            error_of("Scene(\n    name: \"t\",\n    env: Grid(level: \"FourRooms\"),\n)"),
+            "t.ron:4:1: missing field `seed` in `Scene`"
+        );
+    }
+
+    #[test]
+    fn wrong_types_point_at_the_value() {
+        assert_eq!(error_of("Scene(\n    name: \"t\",\n    seed: \"one\",\n)"), "t.ron:3:11: expected integer");
+        assert_eq!(error_of(&with_grid("        level: 8,")), "t.ron:5:16: expected string");
+        assert_eq!(
+            error_of(&with_grid("        level: \"FourRooms\",\n        num_envs: \"16\",")),
+            "t.ron:6:19: expected integer"
+        );
+        assert_eq!(error_of("Scene(\n    name: \"t\",\n    seed: -1,\n)"), "t.ron:3:12: integer is out of bounds");
+        assert_eq!(
+            error_of("Scene(\n    name: \"t\",\n    seed: 1,\n    env: Grid,\n)"),
+            "t.ron:4:14: expected opening `(`"
+        );
+    }
+
+    #[test]
+    fn unknown_levels_list_what_exists() {
+        let message = error_of(&with_grid("        level: \"DorKey-8x8\","));
+        // The column is the name's opening quote.
+        assert!(
+            message.starts_with("t.ron:5:16: unknown level \"DorKey-8x8\"; expected a preset (Empty-5x5, "),
+            "{message}"
+        );
+        assert!(message.contains("OpenDoor) or a sized family (Empty-<N>x<N>, DoorKey-<N>x<N>, "), "{message}");
+        let message = error_of(&with_grid("        level: \"keycorridor-s3r1\","));
+        assert!(
+            message.starts_with("t.ron:5:16: unknown level \"keycorridor-s3r1\" (did you mean \"KeyCorridorS3R1\"?); "),
+            "{message}"
+        );
+        let message = error_of(&with_grid("        level: \"doorkey-8x8\","));
+        assert!(message.contains("(did you mean \"DoorKey-8x8\"?)"), "{message}");
+    }
+
+    #[test]
+    fn impossible_sizes_come_from_level_validate() {
+        assert_eq!(
+            error_of(&with_grid("        level: \"DoorKey-3x3\",")),
+            "t.ron:5:16: impossible level DoorKey-3x3: size must be between 5 and 64"
+        );
+        assert_eq!(
+            error_of(&with_grid("        level: \"LavaCrossingS8N1\",")),
+            "t.ron:5:16: impossible level LavaCrossingS8N1: size must be odd and between 5 and 64 (got 8, 1 crossings)"
+        );
+        // Sizes that would overflow the step-limit formula never get past validation.
+        assert!(error_of(&with_grid("        level: \"Empty-100000x100000\",")).contains("impossible level"));
+    }
+
+    #[test]
+    fn num_envs_must_be_in_range() {
+        for value in ["0", "4097", "-1", "+0"] {
+            let got = value.trim_start_matches('+');
+            assert_eq!(
+                error_of(&with_grid(&format!("        level: \"FourRooms\",\n        num_envs: {value},"))),
+                format!("t.ron:6:19: num_envs must be between 1 and 4096 (got {got})")
+            );
+        }
+    }
+
+    #[test]
+    fn max_steps_must_be_positive() {
+        assert_eq!(
+            error_of(&with_grid("        level: \"FourRooms\",\n        max_steps: 0,")),
+            "t.ron:6:20: max_steps must be at least 1; leave it out to use the level's own limit"
+        );
+        assert_eq!(
+            error_of(&with_grid("        level: \"FourRooms\",\n        max_steps: Some(0),")),
+            "t.ron:6:25: max_steps must be at least 1; leave it out to use the level's own limit"
+        );
+        assert_eq!(
+            error_of(&with_grid("        level: \"FourRooms\",\n        max_steps: 4294967296,")),
+            "t.ron:6:20: max_steps must be between 1 and 4294967295 (got 4294967296)"
+        );
+        assert_eq!(
+            error_of(&with_grid("        level: \"FourRooms\",\n        max_steps: -5,")),
+            "t.ron:6:20: max_steps must be between 1 and 4294967295 (got -5)"
+        );
+    }
+
+    #[test]
+    fn blank_names_are_rejected() {
+        assert_eq!(error_of("Scene(name: \"  \", seed: 1)"), "t.ron:1:13: name must not be blank");
+    }
+
+    #[test]
+    fn validate_catches_scenes_built_in_code() {
+        let mut scene = Scene::default();
+        scene.grid_mut().expect("grid scene").num_envs = 0;
+        assert!(scene.validate().is_err_and(|e| e.starts_with("num_envs")));
+        scene = Scene::default();
+        scene.grid_mut().expect("grid scene").level = Level::DoorKey { size: 2 };
+        assert!(scene.validate().is_err_and(|e| e.starts_with("impossible level")));
+    }
+
+    #[test]
+    fn file_names_follow_the_level_names() {
+        assert_eq!(scene_file_name(&Level::DoorKey { size: 8 }), "doorkey-8x8.ron");
+        assert_eq!(scene_file_name(&Level::KeyCorridor { num_rows: 1, room_size: 3 }), "keycorridor-s3r1.ron");
+        assert_eq!(scene_file_name(&Level::LavaCrossing { size: 9, num_crossings: 1 }), "lavacrossing-s9n1.ron");
+        assert_eq!(scene_file_name(&Level::MultiRoom { num_rooms: 2, max_room_size: 4 }), "multiroom-n2-s4.ron");
+        assert_eq!(scene_file_name(&Level::GoToRedBallNoDists), "gotoredballnodists.ron");
+    }
+
+    #[test]
+    fn no_input_panics() {
+        // Truncations of a valid scene hit every "unexpected end" path; odd bytes the rest.
+        let text = Scene::default().to_ron_string();
+        for end in 0..=text.len() {
+            if text.is_char_boundary(end) {
+                let _ = Scene::parse(&text[..end], "t");
+            }
+        }
+        for text in [
+            "\"",
+            "(",
+            ")",
+            "Scene(((((((((",
+            "[[[[[[[[[[[[[[[[[[[[",
+            "Scene(name: r#\"",
+            "/*",
+            "#![enable(",
+            "\u{0}",
+            "é:é",
+        ] {
+            let _ = Scene::parse(text, "t");
+        }
+        // Every character of a valid scene swapped for each of a few troublemakers.
+        let chars: Vec<char> = text.chars().collect();
+        for index in 0..chars.len() {
+            for swap in ['"', '(', ')', ',', ':', '-', '0', '9', ' ', '\n', 'é', '/', '#', 'r'] {
+                let mut mutated = chars.clone();
+                mutated[index] = swap;
+                let mutated: String = mutated.into_iter().collect();
+                let _ = Scene::parse(&mutated, "t");
+            }
+        }
+        let deep = format!("Scene(name: {}", "[".repeat(100_000));
+        assert!(Scene::parse(&deep, "t").is_err());
+    }
+}

@@ -1,0 +1,230 @@
+//! Plain-English descriptions of a grid state for the LLM teacher. The text is coarse and
+//! deterministic on purpose: it is the teacher's cache key, so equal situations must read alike.
+
+use std::collections::BTreeSet;
+
+use super::grid::object::{Cell, DoorState};
+use super::grid::world::{DIR_TO_VEC, GridWorld, Pos};
+use super::grid::FogOfWar;
+
+/// Distance buckets, in steps (Manhattan).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Distance {
+    Adjacent,
+    Near,
+    Far,
+}
+
+impl Distance {
+    fn of(steps: i32) -> Distance {
+        match steps {
+            ..=1 => Distance::Adjacent,
+            2..=3 => Distance::Near,
+            _ => Distance::Far,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Distance::Adjacent => "right next to you",
+            Distance::Near => "near",
+            Distance::Far => "far",
+        }
+    }
+}
+
+/// Egocentric bearing buckets relative to where the agent faces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bearing {
+    Ahead,
+    AheadLeft,
+    AheadRight,
+    Left,
+    Right,
+    BehindLeft,
+    BehindRight,
+    Behind,
+}
+
+impl Bearing {
+    /// `forward` and `right` are the offset's components along the agent's heading and its right.
+    fn of(forward: i32, right: i32) -> Bearing {
+        let (f, r) = (forward.abs(), right.abs());
+        if r * 2 <= f {
+            if forward > 0 { Bearing::Ahead } else { Bearing::Behind }
+        } else if f * 2 <= r {
+            if right > 0 { Bearing::Right } else { Bearing::Left }
+        } else {
+            match (forward > 0, right > 0) {
+                (true, true) => Bearing::AheadRight,
+                (true, false) => Bearing::AheadLeft,
+                (false, true) => Bearing::BehindRight,
+                (false, false) => Bearing::BehindLeft,
+            }
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Bearing::Ahead => "ahead",
+            Bearing::AheadLeft => "ahead on the left",
+            Bearing::AheadRight => "ahead on the right",
+            Bearing::Left => "on the left",
+            Bearing::Right => "on the right",
+            Bearing::BehindLeft => "behind on the left",
+            Bearing::BehindRight => "behind on the right",
+            Bearing::Behind => "behind",
+        }
+    }
+}
+
+/// One remembered object, placed coarsely relative to the agent.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SeenObject {
+    /// Sort key first: object type index, then color, so the listing order is stable.
+    pub type_index: u8,
+    pub color_index: u8,
+    pub phrase: String,
+    pub distance: Distance,
+    pub bearing: Bearing,
+}
+
+/// The objects worth telling the teacher about (keys, balls, boxes, doors, goals, lava) that
+/// the agent has seen this episode (all of them when `seen` is `None`).
+pub fn seen_objects(world: &GridWorld, seen: Option<&FogOfWar>) -> Vec<SeenObject> {
+    let (dx, dy) = DIR_TO_VEC[(world.agent_dir & 3) as usize];
+    let (rx, ry) = (-dy, dx);
+    let visible_now: BTreeSet<Pos> = if seen.is_none() { BTreeSet::new() } else { world.visible_positions().into_iter().collect() };
+    let mut out = BTreeSet::new();
+    for x in 0..world.width() as i32 {
+        for y in 0..world.height() as i32 {
+            let p = Pos::new(x, y);
+            let cell = world.get(p);
+            if matches!(cell, Cell::Empty | Cell::Wall(_) | Cell::Floor(_)) || p == world.agent_pos {
+                continue;
+            }
+            if let Some(fog) = seen {
+                if !fog.is_seen(p) && !visible_now.contains(&p) {
+                    continue;
+                }
+            }
+            let v = (p.x - world.agent_pos.x, p.y - world.agent_pos.y);
+            let forward = v.0 * dx + v.1 * dy;
+            let right = v.0 * rx + v.1 * ry;
+            let [type_index, color_index, _] = cell.encode();
+            out.insert(SeenObject {
+                type_index,
+                color_index,
+                phrase: phrase(cell),
+                distance: Distance::of(p.manhattan(world.agent_pos)),
+                bearing: Bearing::of(forward, right),
+            });
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn phrase(cell: Cell) -> String {
+    match cell {
+        Cell::Goal => "the green goal".to_string(),
+        Cell::Lava => "lava".to_string(),
+        Cell::Door { color, state } => {
+            let s = match state {
+                DoorState::Open => "an open",
+                DoorState::Closed => "a closed",
+                DoorState::Locked => "a locked",
+            };
+            format!("{s} {color} door")
+        }
+        other => format!("a {}", other.describe()),
+    }
+}
+
+/// The full description: mission, what is held, what is right in front, what has been seen.
+///
+/// ```text
+/// Mission: use the key to open the door and then get to the goal.
+/// You are carrying nothing. In front of you is a locked yellow door.
+/// You have seen: a yellow key, near, on the left; the green goal, far, ahead.
+/// ```
+pub fn describe(world: &GridWorld, seen: Option<&FogOfWar>) -> String {
+    let carrying = if world.carrying.is_empty() { "nothing".to_string() } else { phrase(world.carrying) };
+    let front = match world.get(world.front_pos()) {
+        Cell::Empty | Cell::Floor(_) => "nothing".to_string(),
+        Cell::Wall(_) => "a wall".to_string(),
+        other => phrase(other),
+    };
+    let objects = seen_objects(world, seen);
+    let listing = if objects.is_empty() {
+        "nothing of interest yet".to_string()
+    } else {
+        objects
+            .iter()
+            .map(|o| format!("{}, {}, {}", o.phrase, o.distance.word(), o.bearing.words()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let mission = world.mission.trim_end_matches('.');
+    format!(
+        "Mission: {mission}.\nYou are carrying {carrying}. In front of you is {front}.\nYou have seen: {listing}."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::grid::object::Color;
+    use super::super::grid::Level;
+    use super::*;
+
+    fn door_key_world() -> GridWorld {
+        let mut w = GridWorld::new(8, 8);
+        w.wall_rect(0, 0, 8, 8);
+        w.vert_wall(4, 0, 8, Cell::WALL);
+        w.set(Pos::new(4, 3), Cell::Door { color: Color::Yellow, state: DoorState::Locked });
+        w.set(Pos::new(2, 5), Cell::Key(Color::Yellow));
+        w.set(Pos::new(6, 6), Cell::Goal);
+        w.agent_pos = Pos::new(3, 3);
+        w.agent_dir = 0;
+        w.mission = "use the key to open the door and then get to the goal".into();
+        w
+    }
+
+    #[test]
+    fn describes_front_cell_carrying_and_seen_objects() {
+        let w = door_key_world();
+        let fog = FogOfWar::for_world(&w);
+        let text = describe(&w, Some(&fog));
+        assert!(text.contains("In front of you is a locked yellow door."), "{text}");
+        assert!(text.contains("You are carrying nothing."), "{text}");
+        assert!(!text.contains("goal,"), "the goal behind the wall is not seen yet: {text}");
+        let all = describe(&w, None);
+        assert!(all.contains("the green goal, far"), "{all}");
+    }
+
+    #[test]
+    fn coarse_positions_keep_the_text_stable() {
+        let mut w = door_key_world();
+        w.agent_pos = Pos::new(2, 1);
+        w.agent_dir = 1; // facing down: the key is four rows ahead
+        let a = describe(&w, None);
+        w.agent_pos = Pos::new(1, 1);
+        let b = describe(&w, None);
+        assert!(a.contains("a yellow key, far, ahead;"), "{a}");
+        assert_eq!(a, b, "a one-cell move that keeps every bucket keeps the text");
+    }
+
+    #[test]
+    fn same_seed_same_text() {
+        let level = Level::DoorKey { size: 8 };
+        assert_eq!(describe(&level.generate(3), None), describe(&level.generate(3), None));
+    }
+
+    #[test]
+    fn bearings() {
+        assert_eq!(Bearing::of(3, 0), Bearing::Ahead);
+        assert_eq!(Bearing::of(-2, 0), Bearing::Behind);
+        assert_eq!(Bearing::of(0, -2), Bearing::Left);
+        assert_eq!(Bearing::of(2, 2), Bearing::AheadRight);
+        assert_eq!(Bearing::of(-3, -2), Bearing::BehindLeft);
+    }
+}

@@ -1,0 +1,6 @@
+//! duet: a local LLM teacher and an RL student that learn from each other, live.
+//! Layers (dependencies point down): app -> training -> feedback -> teacher/student/skills -> env.
+
+pub mod cli;
+pub mod env;
+pub mod bench;
