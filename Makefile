@@ -40,7 +40,8 @@ check-toolchain:
 
 # Speed of the grid engine, and of the real MiniGrid on the same level for the ratio.
 bench-env: deps
-	$(CARGO) run --release -- bench env --scene scenes/doorkey-8x8.ron --steps 5000000 --threads 1
+	python3 -m pip install -q -r tools/requirements-minigrid.txt
+	$(CARGO) run --release -- bench env --scene scenes/doorkey-8x8.ron --steps 5000000 --threads 1 --num-envs 1
 	python3 tools/minigrid_peer_bench.py --env MiniGrid-DoorKey-8x8-v0
 
 # Re-record the conformance fixtures from the real MiniGrid (needs PyPI).
