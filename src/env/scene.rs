@@ -203,9 +203,12 @@ pub fn scene_file_name(level: &Level) -> String {
     format!("{stem}.ron")
 }
 
+/// Each scene file with what loading it gave.
+pub type SceneListing = Vec<(PathBuf, Result<Scene, SceneError>)>;
+
 /// Every `*.ron` file in `dir`, sorted by path, each loaded or with the reason it did not
 /// load (for a scene picker, which shows both). Errs only when `dir` itself is unreadable.
-pub fn list_scenes(dir: impl AsRef<Path>) -> Result<Vec<(PathBuf, Result<Scene, SceneError>)>, SceneError> {
+pub fn list_scenes(dir: impl AsRef<Path>) -> Result<SceneListing, SceneError> {
     let dir = dir.as_ref();
     let unreadable = |error| SceneError::Read { path: dir.to_owned(), error };
     let mut paths = Vec::new();

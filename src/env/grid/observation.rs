@@ -1,7 +1,7 @@
 //! The agent's observations: MiniGrid's egocentric partial view (exact visibility rules and
 //! rotation), and LLM4Teach's whole-grid *historical* view with a persistent fog of war.
 
-use super::object::{Cell, ObjectType};
+use super::object::Cell;
 use super::world::{DIR_TO_VEC, GridWorld, Pos};
 
 /// Largest supported `agent_view_size` (MiniGrid levels use 3..=7; BabyAI up to 7).
@@ -225,7 +225,7 @@ impl GridWorld {
 
 /// LLM4Teach's historical observation: the whole grid as W x H x 4 (object, color, state,
 /// agent direction with 4 elsewhere); cells once seen stay visible, unseen cells read 0,
-/// and the carried object is written into the agent's cell.
+/// and the agent's cell holds the carried object, or empty (1,0,0) when nothing is carried.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FogOfWar {
     width: usize,
@@ -293,12 +293,8 @@ impl FogOfWar {
                     v[..3].copy_from_slice(&e);
                 }
                 if p == world.agent_pos {
-                    let e = if world.carrying.is_empty() {
-                        [ObjectType::Agent as u8, 0, 0]
-                    } else {
-                        world.carrying.encode()
-                    };
-                    v[..3].copy_from_slice(&e);
+                    // LLM4Teach writes the carried object, or an empty cell; never an agent tile.
+                    v[..3].copy_from_slice(&world.carrying.encode());
                     v[3] = world.agent_dir;
                 }
                 out[at..at + 4].copy_from_slice(&v);
@@ -360,7 +356,7 @@ mod tests {
         let mut out = vec![0; fog.len()];
         fog.write(&w, &mut out);
         let agent = (1 * 8 + 1) * 4;
-        assert_eq!(&out[agent..agent + 4], &[10, 0, 0, 1]);
+        assert_eq!(&out[agent..agent + 4], &[1, 0, 0, 1]);
         assert_eq!(&out[(6 * 8 + 6) * 4..(6 * 8 + 6) * 4 + 4], &[0, 0, 0, 4]);
     }
 }

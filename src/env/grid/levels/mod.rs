@@ -30,7 +30,7 @@ pub enum Level {
     SimpleDoorKey,
     /// LLM4Teach SimpleDoorKey plus one lava cell, never in front of the door.
     LavaDoorKey,
-    /// LLM4Teach: a blue locked door, a blue and a red key.
+    /// LLM4Teach: a blue locked door, a blue and a red key, neither in front of the door.
     ColoredDoorKey,
     /// LLM4Teach: 20x20, two locked doors on opposite walls, the key in the central 2x2.
     TwoDoor,
@@ -114,6 +114,14 @@ impl Level {
             .or_else(|| name.strip_prefix("BabyAI-"))
             .unwrap_or(name);
         let short = short.strip_suffix("-v0").unwrap_or(short);
+        // LLM4Teach registers its tasks under their generator parameters.
+        match short {
+            "SimpleDoorKey-Min5-Max10-View3" => return Some(Level::SimpleDoorKey),
+            "LavaDoorKey-Min5-Max10-View3" => return Some(Level::LavaDoorKey),
+            "ColoredDoorKey-Min5-Max10-View3" => return Some(Level::ColoredDoorKey),
+            "TwoDoor-Min20-Max20" => return Some(Level::TwoDoor),
+            _ => {}
+        }
         if let Some(level) = Level::presets().into_iter().find(|l| l.name() == short) {
             return Some(level);
         }
@@ -167,16 +175,18 @@ impl Level {
 
     /// The level's own step limit (BabyAI computes it at reset from the instruction).
     pub fn default_max_steps(&self) -> u32 {
+        // Saturating: callers may ask before `validate` has rejected absurd sizes.
+        let square = |n: usize| (n.min(u16::MAX as usize) as u32).pow(2);
         match self {
-            Level::Empty { size } => 4 * (*size as u32).pow(2),
-            Level::DoorKey { size } => 10 * (*size as u32).pow(2),
+            Level::Empty { size } => 4u32.saturating_mul(square(*size)),
+            Level::DoorKey { size } => 10u32.saturating_mul(square(*size)),
             Level::SimpleDoorKey | Level::LavaDoorKey | Level::ColoredDoorKey | Level::TwoDoor => 150,
-            Level::KeyCorridor { room_size, .. } => 30 * (*room_size as u32).pow(2),
+            Level::KeyCorridor { room_size, .. } => 30u32.saturating_mul(square(*room_size)),
             Level::UnlockPickup => 8 * 6u32.pow(2),
             Level::BlockedUnlockPickup => 16 * 6u32.pow(2),
             Level::FourRooms => 100,
-            Level::LavaCrossing { size, .. } => 4 * (*size as u32).pow(2),
-            Level::MultiRoom { num_rooms, .. } => 20 * *num_rooms as u32,
+            Level::LavaCrossing { size, .. } => 4u32.saturating_mul(square(*size)),
+            Level::MultiRoom { num_rooms, .. } => 20u32.saturating_mul((*num_rooms).min(u16::MAX as usize) as u32),
             // BabyAI: num_navs * room_size^2 * rows * cols, with one navigation for these.
             Level::GoToRedBallNoDists | Level::GoToObj | Level::PickupLoc => 64,
             Level::OpenDoor => 64 * 9,
@@ -265,6 +275,7 @@ mod tests {
         }
         assert_eq!(Level::from_name("MiniGrid-DoorKey-8x8-v0"), Some(Level::DoorKey { size: 8 }));
         assert_eq!(Level::from_name("BabyAI-GoToObj-v0"), Some(Level::GoToObj));
+        assert_eq!(Level::from_name("MiniGrid-TwoDoor-Min20-Max20"), Some(Level::TwoDoor));
         assert_eq!(Level::from_name("DoorKey-12x12"), Some(Level::DoorKey { size: 12 }));
         assert_eq!(Level::from_name("DoorKey-12x11"), None);
         assert_eq!(Level::from_name("Nope"), None);
