@@ -1,6 +1,8 @@
 //! N grid environments stepped as one batch: auto-reset, per-env seeded episodes, all
 //! observations in one contiguous buffer, optional parallel stepping across threads.
 
+use rayon::prelude::*;
+
 use super::grid::levels::LevelRng;
 use super::grid::{Action, FogOfWar, GridWorld, Level, StepOutcome};
 
@@ -52,7 +54,13 @@ struct EnvSlot {
     fog: Option<FogOfWar>,
     episode_return: f32,
     episodes: u64,
+    /// What the last step returned, and the episode it ended (if any).
+    last_outcome: StepOutcome,
+    ended: Option<EpisodeStats>,
 }
+
+/// Below this many envs per worker, handing work to the pool costs more than it saves.
+const MIN_ENVS_PER_TASK: usize = 128;
 
 /// The batch. After `step`, `observations()` holds the observation each env shows now: for
 /// envs whose episode just ended, the first observation of their next episode (the ending
@@ -67,6 +75,9 @@ pub struct VecEnv {
     truncated: Vec<bool>,
     finished: Vec<EpisodeStats>,
     total_steps: u64,
+    /// Persistent workers for `threads > 1` (spawning threads per step would cost more
+    /// than stepping small batches).
+    pool: Option<rayon::ThreadPool>,
 }
 
 /// SplitMix64: decorrelates per-env seeds drawn from one run seed.
@@ -84,13 +95,26 @@ impl VecEnv {
         let slots: Vec<EnvSlot> = (0..num_envs)
             .map(|i| {
                 let rng = LevelRng::new(mix_seed(config.seed, i as u64));
-                let mut slot = EnvSlot { world: GridWorld::new(3, 3), rng, fog: None, episode_return: 0.0, episodes: 0 };
+                let mut slot = EnvSlot {
+                    world: GridWorld::new(3, 3),
+                    rng,
+                    fog: None,
+                    episode_return: 0.0,
+                    episodes: 0,
+                    last_outcome: StepOutcome::default(),
+                    ended: None,
+                };
                 reset_slot(&mut slot, &config);
                 slot
             })
             .collect();
         let observation_len = observation_len(&slots[0].world, config.observation);
+        // A pool that cannot start (thread limits) just means stepping on the caller's thread.
+        let pool = (config.threads > 1)
+            .then(|| rayon::ThreadPoolBuilder::new().num_threads(config.threads).build().ok())
+            .flatten();
         let mut env = VecEnv {
+            pool,
             observations: vec![0; observation_len * num_envs],
             rewards: vec![0.0; num_envs],
             terminated: vec![false; num_envs],
@@ -176,65 +200,44 @@ impl VecEnv {
         write_observation(slot, self.config.observation, &mut self.observations[env * len..(env + 1) * len]);
     }
 
-    /// Steps every env with its action; ended episodes reset at once.
+    /// Steps every env with its action; ended episodes reset at once. The result does not
+    /// depend on the number of threads.
     pub fn step(&mut self, actions: &[Action]) {
         assert_eq!(actions.len(), self.slots.len(), "one action per env");
         let len = self.observation_len;
-        let threads = self.config.threads.clamp(1, self.slots.len());
-        let config = &self.config;
-        let results: Vec<Option<EpisodeStats>> = if threads == 1 {
-            let mut out = Vec::with_capacity(self.slots.len());
-            for (i, ((slot, obs), &action)) in
-                self.slots.iter_mut().zip(self.observations.chunks_mut(len)).zip(actions).enumerate()
-            {
-                let outcome = step_slot(slot, action, config, obs);
-                self.rewards[i] = outcome.0.reward;
-                self.terminated[i] = outcome.0.terminated;
-                self.truncated[i] = outcome.0.truncated;
-                out.push(outcome.1.map(|mut e| {
-                    e.env = i;
-                    e
-                }));
+        let VecEnv { config, slots, observations, pool, .. } = self;
+        let config = &*config;
+        match pool {
+            Some(pool) if slots.len() >= 2 * MIN_ENVS_PER_TASK => {
+                let chunk = slots.len().div_ceil(pool.current_num_threads() * 4).max(MIN_ENVS_PER_TASK);
+                pool.install(|| {
+                    slots
+                        .par_chunks_mut(chunk)
+                        .zip(observations.par_chunks_mut(chunk * len))
+                        .zip(actions.par_chunks(chunk))
+                        .for_each(|((slots, observations), actions)| {
+                            for ((slot, obs), &action) in slots.iter_mut().zip(observations.chunks_mut(len)).zip(actions) {
+                                step_slot(slot, action, config, obs);
+                            }
+                        });
+                });
             }
-            out
-        } else {
-            let chunk = self.slots.len().div_ceil(threads);
-            let mut per_thread: Vec<Vec<(StepOutcome, Option<EpisodeStats>)>> = Vec::new();
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = self
-                    .slots
-                    .chunks_mut(chunk)
-                    .zip(self.observations.chunks_mut(chunk * len))
-                    .zip(actions.chunks(chunk))
-                    .map(|((slots, obs), actions)| {
-                        scope.spawn(move || {
-                            slots
-                                .iter_mut()
-                                .zip(obs.chunks_mut(len))
-                                .zip(actions)
-                                .map(|((slot, obs), &action)| step_slot(slot, action, config, obs))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                per_thread = handles.into_iter().map(|h| h.join().expect("env worker panicked")).collect();
-            });
-            per_thread
-                .into_iter()
-                .flatten()
-                .enumerate()
-                .map(|(i, (outcome, episode))| {
-                    self.rewards[i] = outcome.reward;
-                    self.terminated[i] = outcome.terminated;
-                    self.truncated[i] = outcome.truncated;
-                    episode.map(|mut e| {
-                        e.env = i;
-                        e
-                    })
-                })
-                .collect()
-        };
-        self.finished.extend(results.into_iter().flatten());
+            _ => {
+                for ((slot, obs), &action) in slots.iter_mut().zip(observations.chunks_mut(len)).zip(actions) {
+                    step_slot(slot, action, config, obs);
+                }
+            }
+        }
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let outcome = slot.last_outcome;
+            self.rewards[i] = outcome.reward;
+            self.terminated[i] = outcome.terminated;
+            self.truncated[i] = outcome.truncated;
+            if let Some(mut episode) = slot.ended.take() {
+                episode.env = i;
+                self.finished.push(episode);
+            }
+        }
         self.total_steps += self.slots.len() as u64;
     }
 
@@ -280,12 +283,12 @@ fn write_observation(slot: &mut EnvSlot, kind: ObservationKind, out: &mut [u8]) 
 }
 
 /// Steps one env, resets it when the episode ended, and writes its next observation.
-fn step_slot(slot: &mut EnvSlot, action: Action, config: &VecEnvConfig, obs: &mut [u8]) -> (StepOutcome, Option<EpisodeStats>) {
+fn step_slot(slot: &mut EnvSlot, action: Action, config: &VecEnvConfig, obs: &mut [u8]) {
     let outcome = slot.world.step(action);
     slot.episode_return += outcome.reward;
-    let mut episode = None;
+    slot.last_outcome = outcome;
     if outcome.done() {
-        episode = Some(EpisodeStats {
+        slot.ended = Some(EpisodeStats {
             env: 0,
             episode_return: slot.episode_return,
             length: slot.world.step_count,
@@ -297,7 +300,6 @@ fn step_slot(slot: &mut EnvSlot, action: Action, config: &VecEnvConfig, obs: &mu
         fog.reveal(&slot.world);
     }
     write_observation(slot, config.observation, obs);
-    (outcome, episode)
 }
 
 #[cfg(test)]
@@ -306,14 +308,15 @@ mod tests {
 
     fn random_actions(n: usize, seed: u64) -> Vec<Vec<Action>> {
         let mut rng = LevelRng::new(seed);
-        (0..n).map(|_| (0..8).map(|_| Action::from_index(rng.rand_usize(0, 7)).unwrap()).collect()).collect()
+        (0..n).map(|_| (0..300).map(|_| Action::from_index(rng.rand_usize(0, 7)).unwrap()).collect()).collect()
     }
 
     #[test]
     fn same_seed_same_run_with_any_thread_count() {
         let level = Level::DoorKey { size: 5 };
-        let mut one = VecEnv::new(VecEnvConfig::new(level.clone(), 8, 42));
-        let mut config = VecEnvConfig::new(level, 8, 42);
+        // Enough envs that the pool really splits the work.
+        let mut one = VecEnv::new(VecEnvConfig::new(level.clone(), 300, 42));
+        let mut config = VecEnvConfig::new(level, 300, 42);
         config.threads = 3;
         let mut many = VecEnv::new(config);
         for actions in random_actions(600, 1) {
