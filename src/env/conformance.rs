@@ -154,7 +154,7 @@ pub fn start_state(t: &Trajectory) -> Result<GridWorld, String> {
     world.max_steps = t.max_steps;
     world.mission = t.mission.clone();
     world.see_through_walls = t.see_through_walls;
-    if !(3..=super::grid::observation::MAX_VIEW).contains(&t.agent_view_size) || t.agent_view_size % 2 == 0 {
+    if !(3..=super::grid::observation::MAX_VIEW).contains(&t.agent_view_size) || t.agent_view_size.is_multiple_of(2) {
         return Err(format!("unsupported agent_view_size {}", t.agent_view_size));
     }
     world.agent_view_size = t.agent_view_size;

@@ -103,10 +103,8 @@ pub fn seen_objects(world: &GridWorld, seen: Option<&FogOfWar>) -> Vec<SeenObjec
             if matches!(cell, Cell::Empty | Cell::Wall(_) | Cell::Floor(_)) || p == world.agent_pos {
                 continue;
             }
-            if let Some(fog) = seen {
-                if !fog.is_seen(p) && !visible_now.contains(&p) {
-                    continue;
-                }
+            if seen.is_some_and(|fog| !fog.is_seen(p) && !visible_now.contains(&p)) {
+                continue;
             }
             let v = (p.x - world.agent_pos.x, p.y - world.agent_pos.y);
             let forward = v.0 * dx + v.1 * dy;

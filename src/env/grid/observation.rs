@@ -355,7 +355,7 @@ mod tests {
         assert!(fog.is_seen(Pos::new(3, 1)), "still remembered");
         let mut out = vec![0; fog.len()];
         fog.write(&w, &mut out);
-        let agent = (1 * 8 + 1) * 4;
+        let agent = (8 + 1) * 4; // x = 1, y = 1 in an 8-high grid
         assert_eq!(&out[agent..agent + 4], &[1, 0, 0, 1]);
         assert_eq!(&out[(6 * 8 + 6) * 4..(6 * 8 + 6) * 4 + 4], &[0, 0, 0, 4]);
     }

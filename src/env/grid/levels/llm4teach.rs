@@ -152,30 +152,14 @@ fn place_in_room(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
-
     use super::super::Level;
+    use super::super::test_support::reachable;
     use super::*;
     use crate::env::grid::object::ObjectType;
     use crate::env::grid::world::{Action, DIR_TO_VEC};
 
     const SEEDS: u64 = 1000;
 
-    /// Cells reachable from `from` through cells `passable` accepts.
-    fn reachable(w: &GridWorld, from: Pos, passable: impl Fn(Cell) -> bool) -> Vec<Pos> {
-        let mut seen = vec![from];
-        let mut queue = VecDeque::from([from]);
-        while let Some(p) = queue.pop_front() {
-            for step in DIR_TO_VEC {
-                let q = p.offset(step);
-                if w.in_bounds(q) && !seen.contains(&q) && passable(w.get(q)) {
-                    seen.push(q);
-                    queue.push_back(q);
-                }
-            }
-        }
-        seen
-    }
 
     /// The room's size, read off its top wall and left wall (a door may sit in either).
     fn room_size(w: &GridWorld) -> (i32, i32) {

@@ -314,28 +314,12 @@ fn finish_goal_level(mut w: GridWorld) -> GridWorld {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
-
+    use super::super::test_support::reachable;
     use super::*;
     use crate::env::grid::object::ObjectType;
 
     const SEEDS: u64 = 1000;
 
-    /// Cells reachable from `from` through cells `passable` accepts.
-    fn reachable(w: &GridWorld, from: Pos, passable: impl Fn(Cell) -> bool) -> Vec<Pos> {
-        let mut seen = vec![from];
-        let mut queue = VecDeque::from([from]);
-        while let Some(p) = queue.pop_front() {
-            for step in [(1, 0), (0, 1), (-1, 0), (0, -1)] {
-                let q = p.offset(step);
-                if w.in_bounds(q) && !seen.contains(&q) && passable(w.get(q)) {
-                    seen.push(q);
-                    queue.push_back(q);
-                }
-            }
-        }
-        seen
-    }
 
     fn count(w: &GridWorld, pred: impl Fn(Cell) -> bool) -> usize {
         w.find_all(pred).len()

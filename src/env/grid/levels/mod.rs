@@ -160,7 +160,7 @@ impl Level {
             Level::KeyCorridor { num_rows, room_size } if !(1..=6).contains(&num_rows) || !(3..=12).contains(&room_size) => {
                 fail("rows must be 1..=6 and room size 3..=12".into())
             }
-            Level::LavaCrossing { size, num_crossings } if size < 5 || size > 64 || size % 2 == 0 => {
+            Level::LavaCrossing { size, num_crossings } if !(5..=64).contains(&size) || size.is_multiple_of(2) => {
                 fail(format!("size must be odd and between 5 and 64 (got {size}, {num_crossings} crossings)"))
             }
             Level::LavaCrossing { size, num_crossings } if num_crossings == 0 || num_crossings > (size - 3) / 2 * 2 => {
@@ -261,6 +261,31 @@ impl Level {
 impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name())
+    }
+}
+
+/// Helpers shared by the level generators' tests.
+#[cfg(test)]
+mod test_support {
+    use std::collections::VecDeque;
+
+    use crate::env::grid::object::Cell;
+    use crate::env::grid::world::{DIR_TO_VEC, GridWorld, Pos};
+
+    /// Cells reachable from `from` through cells `passable` accepts.
+    pub fn reachable(w: &GridWorld, from: Pos, passable: impl Fn(Cell) -> bool) -> Vec<Pos> {
+        let mut seen = vec![from];
+        let mut queue = VecDeque::from([from]);
+        while let Some(p) = queue.pop_front() {
+            for step in DIR_TO_VEC {
+                let q = p.offset(step);
+                if w.in_bounds(q) && !seen.contains(&q) && passable(w.get(q)) {
+                    seen.push(q);
+                    queue.push_back(q);
+                }
+            }
+        }
+        seen
     }
 }
 
