@@ -1,6 +1,8 @@
 //! duet: a local LLM teacher and an RL student that learn from each other, live.
 //! Layers (dependencies point down): app -> training -> feedback -> teacher/student/skills -> env.
 
+#[cfg(feature = "app")]
+pub mod app;
 pub mod cli;
 pub mod env;
 pub mod bench;

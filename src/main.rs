@@ -8,9 +8,26 @@ use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(name = "duet", version, about = "An LLM teacher and an RL student learning from each other, live")]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    app: AppArgs,
+}
+
+/// Without a subcommand, `duet` opens the app.
+#[derive(clap::Args, Debug)]
+struct AppArgs {
+    /// Scene file (RON) to open [default: scenes/default.ron, else the built-in default scene]
+    #[arg(long, value_name = "FILE")]
+    scene: Option<PathBuf>,
+    /// Render `--frames` frames, save the window as a PNG here, then exit (for tests).
+    #[arg(long, value_name = "PATH")]
+    screenshot: Option<PathBuf>,
+    /// Frames to render before `--screenshot` captures.
+    #[arg(long, value_name = "N", default_value_t = 60, requires = "screenshot")]
+    frames: u32,
 }
 
 #[derive(Subcommand, Debug)]
@@ -51,6 +68,17 @@ enum BenchCommand {
     },
 }
 
+#[cfg(feature = "app")]
+fn open_app(args: AppArgs) -> anyhow::Result<ExitCode> {
+    let screenshot = args.screenshot.map(|path| duet::app::ScreenshotRequest { path, frames: args.frames });
+    duet::app::run(duet::app::AppOptions { scene_path: args.scene, screenshot })
+}
+
+#[cfg(not(feature = "app"))]
+fn open_app(_args: AppArgs) -> anyhow::Result<ExitCode> {
+    Err(anyhow::anyhow!("this build has no app (built without the `app` feature); see `duet --help`"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -58,7 +86,7 @@ fn main() -> ExitCode {
         Some(Command::Bench { what: BenchCommand::Env { scene, steps, threads, num_envs } }) => {
             duet::cli::bench_env(&scene, steps, threads, num_envs)
         }
-        None => Err(anyhow::anyhow!("the app is not built yet; see `duet --help`")),
+        None => open_app(cli.app),
     };
     match result {
         Ok(code) => code,

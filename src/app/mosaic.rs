@@ -1,0 +1,169 @@
+//! Every parallel env as a small thumbnail beside the focused one: click one to focus it;
+//! its frame flashes green or red when its episode ends.
+
+use bevy::prelude::*;
+
+use super::flash::{Flash, FrameColor, tint_overlay};
+use super::layout::{
+    MAX_THUMBNAILS, SpawnSkeleton, THUMBNAIL_BORDER, THUMBNAIL_GAP, UpdateLayout, ViewLayout, ViewSlots,
+};
+use super::render_grid::{GridPainter, WorldStyle};
+use super::simulation::{EpisodeEnded, FocusedEnv, Simulation, Speed};
+use super::theme;
+use super::world_image::{blank_image, repaint};
+
+/// How strongly a thumbnail's image is tinted at the start of a flash.
+const THUMBNAIL_TINT_ALPHA: f32 = 0.35;
+
+/// A thumbnail button showing env `.0`.
+#[derive(Component, Clone, Copy, Debug)]
+struct Thumbnail(usize);
+
+/// The grid container of thumbnails.
+#[derive(Component)]
+struct ThumbnailGrid;
+
+/// The thumbnails' images and painter, and the generation they show.
+#[derive(Resource)]
+struct MosaicCanvas {
+    images: Vec<Handle<Image>>,
+    buttons: Vec<Entity>,
+    painter: GridPainter,
+    drawn: Option<u64>,
+}
+
+pub struct MosaicPlugin;
+
+impl Plugin for MosaicPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Startup, spawn_mosaic.after(SpawnSkeleton)).add_systems(
+            Update,
+            (apply_layout, redraw_thumbnails, focus_on_click, frame_colors, flash_on_episode_end)
+                .chain()
+                .after(UpdateLayout),
+        );
+    }
+}
+
+fn spawn_mosaic(
+    mut commands: Commands,
+    slots: Res<ViewSlots>,
+    layout: Res<ViewLayout>,
+    simulation: Res<Simulation>,
+    mut images: ResMut<Assets<Image>>,
+) {
+    let num_envs = simulation.envs.num_envs();
+    let shown = num_envs.min(MAX_THUMBNAILS);
+    let title = if shown < num_envs {
+        format!("{num_envs} envs (first {shown} shown) - click one to focus it")
+    } else {
+        format!("{num_envs} envs - click one to focus it")
+    };
+    let title = commands
+        .spawn((
+            Node { height: px(super::layout::MOSAIC_TITLE_HEIGHT), align_items: AlignItems::Center, ..default() },
+            children![(Text::new(title), theme::font(theme::BODY_SIZE), TextColor(theme::TEXT_DIM))],
+        ))
+        .id();
+    let mut handles = Vec::with_capacity(shown);
+    let mut buttons = Vec::with_capacity(shown);
+    let grid = commands
+        .spawn((
+            ThumbnailGrid,
+            Node { display: Display::Grid, row_gap: px(THUMBNAIL_GAP), column_gap: px(THUMBNAIL_GAP), ..default() },
+        ))
+        .id();
+    for env in 0..shown {
+        let image = images.add(blank_image(1, 1));
+        let button = commands
+            .spawn((
+                Thumbnail(env),
+                Button,
+                ImageNode::new(image.clone()),
+                Node { border: UiRect::all(px(THUMBNAIL_BORDER)), ..default() },
+                BorderColor::all(theme::FRAME),
+                FrameColor(theme::FRAME),
+                BackgroundColor(theme::PANEL),
+                children![tint_overlay(THUMBNAIL_TINT_ALPHA)],
+            ))
+            .id();
+        commands.entity(grid).add_child(button);
+        handles.push(image);
+        buttons.push(button);
+    }
+    commands.entity(slots.mosaic).add_children(&[title, grid]);
+    commands.insert_resource(MosaicCanvas {
+        images: handles,
+        buttons,
+        painter: GridPainter::new(layout.thumbnail_tile_px),
+        drawn: None,
+    });
+}
+
+fn apply_layout(
+    layout: Res<ViewLayout>,
+    mut canvas: ResMut<MosaicCanvas>,
+    mut grid: Single<&mut Node, (With<ThumbnailGrid>, Without<Thumbnail>)>,
+    mut thumbnails: Query<&mut Node, With<Thumbnail>>,
+) {
+    if !layout.is_changed() {
+        return;
+    }
+    let outer = layout.thumbnail_size + 2.0 * THUMBNAIL_BORDER;
+    grid.grid_template_columns = vec![RepeatedGridTrack::px(layout.columns, outer.x)];
+    for mut node in &mut thumbnails {
+        node.width = px(outer.x);
+        node.height = px(outer.y);
+    }
+    if canvas.painter.tile_px() != layout.thumbnail_tile_px {
+        canvas.painter = GridPainter::new(layout.thumbnail_tile_px);
+        canvas.drawn = None;
+    }
+}
+
+fn redraw_thumbnails(simulation: Res<Simulation>, mut canvas: ResMut<MosaicCanvas>, mut images: ResMut<Assets<Image>>) {
+    if canvas.drawn == Some(simulation.generation) {
+        return;
+    }
+    let canvas = &mut *canvas;
+    let style = WorldStyle { draw_agent: true, highlight_view: true };
+    for (env, handle) in canvas.images.iter().enumerate() {
+        repaint(&mut images, handle, &mut canvas.painter, simulation.envs.world(env), style);
+    }
+    canvas.drawn = Some(simulation.generation);
+}
+
+fn focus_on_click(clicked: Query<(&Interaction, &Thumbnail), Changed<Interaction>>, mut focus: ResMut<FocusedEnv>) {
+    for (interaction, thumbnail) in &clicked {
+        if *interaction == Interaction::Pressed {
+            focus.set_if_neq(FocusedEnv(thumbnail.0));
+        }
+    }
+}
+
+/// Focused: the accent colour; hovered: lighter; otherwise a quiet frame.
+fn frame_colors(focus: Res<FocusedEnv>, mut thumbnails: Query<(&Thumbnail, &Interaction, &mut FrameColor)>) {
+    for (thumbnail, interaction, mut frame) in &mut thumbnails {
+        let color = if thumbnail.0 == focus.0 {
+            theme::ACCENT
+        } else if *interaction != Interaction::None {
+            theme::FRAME_HOVERED
+        } else {
+            theme::FRAME
+        };
+        frame.set_if_neq(FrameColor(color));
+    }
+}
+
+fn flash_on_episode_end(
+    mut commands: Commands,
+    mut ended: MessageReader<EpisodeEnded>,
+    canvas: Res<MosaicCanvas>,
+    speed: Res<Speed>,
+) {
+    for episode in ended.read() {
+        if let Some(&button) = canvas.buttons.get(episode.env) {
+            commands.entity(button).insert(Flash::episode_ended(episode.success, speed.flash_secs()));
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The app end to end: `duet --screenshot` under Xvfb renders the default scene and saves a
+//! PNG of the window that shows the grid (agent red, goal green); bad scenes fail early.
+
+#![cfg(feature = "app")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bevy::asset::RenderAssetUsages;
+use bevy::image::{CompressedImageFormats, Image, ImageSampler, ImageType};
+
+/// The app's window, as `duet::app::WINDOW_SIZE` opens it.
+const WINDOW: (u32, u32) = duet::app::WINDOW_SIZE;
+/// The app's own limit inside Xvfb, and ours around Xvfb as a last resort.
+const APP_TIMEOUT_SECS: u64 = 180;
+const HARNESS_TIMEOUT: Duration = Duration::from_secs(APP_TIMEOUT_SECS + 60);
+
+fn manifest_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// `xvfb-run` from `PATH`, or a failure that says how to get it (`make deps` installs it).
+fn xvfb_run() -> PathBuf {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&paths).map(|dir| dir.join("xvfb-run")).find(|path| path.is_file()).unwrap_or_else(|| {
+        panic!(
+            "xvfb-run not found on PATH: the screenshot test needs a virtual X display. Install it \
+             with `make deps` (apt packages xvfb, xauth, mesa-vulkan-drivers, libvulkan1)."
+        )
+    })
+}
+
+/// Runs `command`, killing it after `limit`; the output so far either way.
+fn run_with_limit(mut command: Command, limit: Duration) -> (Option<std::process::ExitStatus>, Output) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"));
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() < limit => std::thread::sleep(Duration::from_millis(200)),
+            _ => {
+                let _ = child.kill();
+                break None;
+            }
+        }
+    };
+    let output = child.wait_with_output().unwrap_or_else(|err| panic!("waiting for {command:?}: {err}"));
+    (status, output)
+}
+
+fn tail(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// The PNG's size and RGBA pixels.
+fn read_png(path: &Path) -> (u32, u32, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    let image = Image::from_buffer(
+        &bytes,
+        ImageType::Extension("png"),
+        CompressedImageFormats::NONE,
+        true,
+        ImageSampler::Default,
+        RenderAssetUsages::default(),
+    )
+    .unwrap_or_else(|err| panic!("{}: not a PNG: {err}", path.display()));
+    let pixels = image.data.clone().unwrap_or_default();
+    assert_eq!(pixels.len(), (image.width() * image.height() * 4) as usize, "RGBA pixels expected");
+    (image.width(), image.height(), pixels)
+}
+
+#[test]
+fn screenshot_of_the_default_scene_shows_the_grid() {
+    let xvfb_run = xvfb_run();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shot = dir.path().join("shot.png");
+    let mut command = Command::new(xvfb_run);
+    command
+        .args(["-a", "-s", &format!("-screen 0 {}x{}x24", WINDOW.0, WINDOW.1)])
+        .arg("timeout")
+        .arg(APP_TIMEOUT_SECS.to_string())
+        .arg(env!("CARGO_BIN_EXE_duet"))
+        .arg("--scene")
+        .arg(manifest_path("scenes/default.ron"))
+        .arg("--screenshot")
+        .arg(&shot)
+        .args(["--frames", "60"])
+        .current_dir(dir.path());
+    // Software Vulkan (Mesa lavapipe) works under Xvfb; a caller may choose otherwise.
+    if std::env::var_os("WGPU_BACKEND").is_none() {
+        command.env("WGPU_BACKEND", "vulkan");
+    }
+    let started = Instant::now();
+    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
+    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
+    let status = status.unwrap_or_else(|| panic!("duet did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
+    assert!(status.success(), "duet --screenshot failed ({status}) after {:?}\n{log}", started.elapsed());
+    assert!(shot.is_file(), "no screenshot at {}\n{log}", shot.display());
+
+    let (width, height, pixels) = read_png(&shot);
+    assert_eq!((width, height), WINDOW, "screenshot has the window's size");
+    let rgb: Vec<[u8; 3]> = pixels.chunks_exact(4).map(|p| [p[0], p[1], p[2]]).collect();
+    let count = |pred: fn(&[u8; 3]) -> bool| rgb.iter().filter(|p| pred(p)).count();
+    // The agent's red triangles (MiniGrid red, 255/0/0) and the goal's green (0/255/0, lit
+    // toward white where the agent sees it).
+    let agent_red = count(|&[r, g, b]| r > 200 && g < 60 && b < 60);
+    let goal_green = count(|&[r, g, b]| g > 200 && r < 100 && b < 100);
+    assert!(agent_red >= 200, "too little agent red: {agent_red} pixels\n{log}");
+    assert!(goal_green >= 1000, "too little goal green: {goal_green} pixels\n{log}");
+    let mut distinct = rgb.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(distinct.len() >= 50, "only {} distinct colours: blank or broken render", distinct.len());
+    let background = rgb.iter().filter(|&&p| p == rgb[0]).count();
+    assert!(background < rgb.len() * 9 / 10, "{background} of {} pixels share one colour", rgb.len());
+}
+
+#[test]
+fn bad_scene_fails_before_opening_a_window() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scene = dir.path().join("bad.ron");
+    std::fs::write(&scene, "Scene(\n    name: \"t\"\n    seed: 1,\n)\n").expect("write scene");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_duet"));
+    command.arg("--scene").arg(&scene).env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+    let (status, output) = run_with_limit(command, Duration::from_secs(60));
+    let status = status.expect("duet exits at once on a bad scene");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!status.success(), "a bad scene must fail; stderr:\n{stderr}");
+    let expected = format!("{}:3:5: expected comma", scene.display());
+    assert!(stderr.contains(&expected), "expected {expected:?} in stderr:\n{stderr}");
+}
