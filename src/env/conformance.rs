@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::grid::object::{Cell, Contents, Encoded};
-use super::grid::{Action, GridWorld, Level, Pos};
+use super::grid::task::RoomLayout;
+use super::grid::{Action, Color, GridWorld, Level, ObjectType, Pos, Task};
 
 /// One recorded trajectory, in the fixture format of `tests/fixtures/minigrid/`.
 #[derive(Debug, Clone, Deserialize)]
@@ -127,7 +128,6 @@ pub fn read_fixture(path: &Path) -> Result<Vec<(usize, Trajectory)>, FixtureErro
 
 /// Builds the recorded start state, with the level's success rule.
 pub fn start_state(t: &Trajectory) -> Result<GridWorld, String> {
-    let level = Level::from_name(&t.env_id).ok_or_else(|| format!("unknown env id {:?}", t.env_id))?;
     if t.width < 3 || t.height < 3 || t.grid.len() != t.width * t.height {
         return Err(format!("grid has {} cells, expected {}x{}", t.grid.len(), t.width, t.height));
     }
@@ -158,8 +158,89 @@ pub fn start_state(t: &Trajectory) -> Result<GridWorld, String> {
         return Err(format!("unsupported agent_view_size {}", t.agent_view_size));
     }
     world.agent_view_size = t.agent_view_size;
-    world.task = level.task_for(&world).ok_or_else(|| format!("cannot derive the task from mission {:?}", t.mission))?;
+    world.task = task_for_recording(&t.env_id, &world)?;
     Ok(world)
+}
+
+/// The success rule MiniGrid applies for `env_id`, rebuilt from the recorded start state:
+/// duet's own level when it has one, else from the env family and the mission string. Envs
+/// whose rules draw randomness or hidden state during steps (moving obstacles, Memory) are
+/// refused rather than replayed wrongly.
+pub fn task_for_recording(env_id: &str, world: &GridWorld) -> Result<Task, String> {
+    let mission = world.mission.as_str();
+    let unsupported = |why: &str| Err(format!("cannot replay {env_id}: {why}"));
+    if let Some(level) = Level::from_name(env_id) {
+        return level.task_for(world).ok_or_else(|| format!("cannot derive the task from mission {mission:?}"));
+    }
+    if env_id.starts_with("BabyAI-") {
+        let rooms = infer_room_layout(world);
+        return Task::babyai_from_mission(mission, world, &rooms)
+            .map_or_else(|| unsupported(&format!("unsupported BabyAI mission {mission:?}")), Ok);
+    }
+    let family = env_id.strip_prefix("MiniGrid-").unwrap_or(env_id);
+    let named = |text: &str| -> Option<(Color, ObjectType)> {
+        let mut words = text.split_whitespace().rev();
+        let object_type = ObjectType::from_name(words.next()?)?;
+        Some((Color::from_name(words.next()?)?, object_type))
+    };
+    let first = |object_type: ObjectType, color: Color| {
+        world.find_all(|c| c.object_type() == object_type && c.color() == Some(color)).first().copied()
+    };
+    if family.starts_with("Dynamic-Obstacles") || family.starts_with("Memory") || family.starts_with("Playground") {
+        return unsupported("its rules move objects or hide the outcome during steps");
+    }
+    if family.starts_with("Fetch") {
+        let (color, object_type) = named(mission).ok_or_else(|| format!("unexpected Fetch mission {mission:?}"))?;
+        return Ok(Task::Fetch { object_type, color });
+    }
+    if family.starts_with("GoToDoor") || family.starts_with("GoToObject") {
+        let target = named(mission)
+            .and_then(|(color, object_type)| first(object_type, color))
+            .ok_or_else(|| format!("no target for mission {mission:?}"))?;
+        return Ok(Task::DoneNextTo { target });
+    }
+    if family.starts_with("RedBlueDoors") {
+        let red = first(ObjectType::Door, Color::Red).ok_or("no red door")?;
+        let blue = first(ObjectType::Door, Color::Blue).ok_or("no blue door")?;
+        return Ok(Task::RedThenBlue { red, blue });
+    }
+    if family.starts_with("PutNear") {
+        let (moved, fixed) = mission
+            .strip_prefix("put the ")
+            .and_then(|rest| rest.split_once(" near the "))
+            .ok_or_else(|| format!("unexpected PutNear mission {mission:?}"))?;
+        let (color, object_type) = named(moved).ok_or_else(|| format!("unexpected PutNear mission {mission:?}"))?;
+        let target = named(fixed)
+            .and_then(|(c, t)| first(t, c))
+            .ok_or_else(|| format!("no target for mission {mission:?}"))?;
+        return Ok(Task::PutNear { object_type, color, target });
+    }
+    if family.starts_with("Unlock") {
+        return Ok(Task::OpenDoor);
+    }
+    if let Some((color, object_type)) = mission.strip_prefix("pick up the ").and_then(named) {
+        // KeyCorridor, UnlockPickup, ObstructedMaze: `carrying == self.obj` after a pickup.
+        return Ok(Task::pick_up_target(world, object_type, color));
+    }
+    // Goal and lava rules only: Empty, DoorKey, Crossing, LavaGap, DistShift, LockedRoom, ...
+    Ok(Task::Navigate)
+}
+
+/// BabyAI's room grid, read off the walls: the smallest room size whose dividing lines are
+/// all walls or doors (a single room when none fits).
+pub fn infer_room_layout(world: &GridWorld) -> RoomLayout {
+    let (w, h) = (world.width() as i32, world.height() as i32);
+    let divides = |size: i32| {
+        let step = size - 1;
+        if (w - 1) % step != 0 || (h - 1) % step != 0 {
+            return false;
+        }
+        let solid = |p: Pos| matches!(world.get(p), Cell::Wall(_) | Cell::Door { .. });
+        (0..w).step_by(step as usize).all(|x| (0..h).all(|y| solid(Pos::new(x, y))))
+            && (0..h).step_by(step as usize).all(|y| (0..w).all(|x| solid(Pos::new(x, y))))
+    };
+    let room_size = (3..=w.max(h)).find(|&s| divides(s)).unwrap_or(w.max(h));
+    RoomLayout { room_size, num_cols: ((w - 1) / (room_size - 1)).max(1), num_rows: ((h - 1) / (room_size - 1)).max(1) }
 }
 
 fn parse_pos_key(key: &str) -> Option<Pos> {
@@ -328,6 +409,53 @@ mod tests {
         let report = replay(1, &bad);
         let fields: Vec<_> = report.mismatches.iter().map(|m| m.field).collect();
         assert_eq!(fields, vec!["reward", "agent_pos"]);
+    }
+
+    #[test]
+    fn room_layouts_are_read_off_the_walls() {
+        for level in [Level::OpenDoor, Level::GoToObj, Level::PickupLoc] {
+            let world = level.generate(5);
+            assert_eq!(Some(infer_room_layout(&world)), level.room_layout(world.width(), world.height()), "{level}");
+        }
+    }
+
+    #[test]
+    fn unknown_env_ids_get_their_family_rules() {
+        let mut world = GridWorld::new(6, 6);
+        world.wall_rect(0, 0, 6, 6);
+        world.set(Pos::new(3, 3), Cell::Key(Color::Red));
+        world.set(Pos::new(4, 1), Cell::Door { color: Color::Red, state: crate::env::grid::DoorState::Closed });
+        world.set(Pos::new(1, 4), Cell::Door { color: Color::Blue, state: crate::env::grid::DoorState::Closed });
+        world.mission = "fetch a red key".into();
+        assert_eq!(task_for_recording("MiniGrid-Fetch-5x5-N2-v0", &world), Ok(Task::Fetch { object_type: ObjectType::Key, color: Color::Red }));
+        world.mission = "go to the red door".into();
+        assert_eq!(task_for_recording("MiniGrid-GoToDoor-5x5-v0", &world), Ok(Task::DoneNextTo { target: Pos::new(4, 1) }));
+        assert_eq!(
+            task_for_recording("MiniGrid-RedBlueDoors-6x6-v0", &world),
+            Ok(Task::RedThenBlue { red: Pos::new(4, 1), blue: Pos::new(1, 4) })
+        );
+        world.mission = "get to the green goal square".into();
+        assert_eq!(task_for_recording("MiniGrid-LavaGapS5-v0", &world), Ok(Task::Navigate));
+        assert!(task_for_recording("MiniGrid-Dynamic-Obstacles-5x5-v0", &world).is_err());
+    }
+
+    #[test]
+    fn fetch_and_done_next_to_rules_behave_like_minigrid() {
+        let mut world = GridWorld::new(5, 5);
+        world.wall_rect(0, 0, 5, 5);
+        world.max_steps = 20;
+        world.agent_pos = Pos::new(1, 1);
+        world.set(Pos::new(2, 1), Cell::Ball(Color::Blue));
+        world.task = Task::Fetch { object_type: ObjectType::Key, color: Color::Red };
+        let out = world.step(Action::Pickup);
+        assert!(out.terminated && out.reward == 0.0, "the wrong object ends the episode without reward");
+        let mut world = GridWorld::new(5, 5);
+        world.wall_rect(0, 0, 5, 5);
+        world.max_steps = 20;
+        world.agent_pos = Pos::new(1, 1);
+        world.task = Task::DoneNextTo { target: Pos::new(1, 2) };
+        let out = world.step(Action::Done);
+        assert!(out.terminated && out.reward > 0.0);
     }
 
     #[test]

@@ -527,6 +527,14 @@ fn success_aims(world: &GridWorld) -> Vec<(NavGoal, u32)> {
         Task::BabyAi(Instruction::GoTo { positions, .. }) => aims.extend(face(positions, 0)),
         Task::BabyAi(Instruction::Pickup { objects, .. }) => aims.extend(face(&objects.on_grid, 1)),
         Task::BabyAi(Instruction::Open { objects }) => aims.extend(face(&objects.on_grid, 1)),
+        // Replay-only rules (no generator makes them): aim at their targets.
+        Task::Fetch { object_type, color } => {
+            let targets = world.find_all(|c| c.object_type() == *object_type && c.color() == Some(*color));
+            aims.extend(face(&targets, 1));
+        }
+        Task::DoneNextTo { target } => aims.extend(face(&[*target], 1)),
+        Task::RedThenBlue { red, blue } => aims.extend(face(&[*red, *blue], 1)),
+        Task::PutNear { target, .. } => aims.extend(face(&[*target], 2)),
     }
     aims
 }

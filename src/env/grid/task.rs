@@ -183,6 +183,11 @@ impl ObjectDescription {
     }
 }
 
+/// Next to `target` along a row or column (MiniGrid's GoToDoor/GoToObject test).
+fn is_beside(agent: Pos, target: Pos) -> bool {
+    (agent.x == target.x && (agent.y - target.y).abs() == 1) || (agent.y == target.y && (agent.x - target.x).abs() == 1)
+}
+
 /// A BabyAI action instruction with its verifier state (non-strict, no `done` actions).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Instruction {
@@ -203,9 +208,20 @@ pub enum Task {
     Navigate,
     /// MiniGrid's `self.carrying == self.obj` check after a pickup (KeyCorridor, UnlockPickup).
     PickUpTarget { target: ObjectSet },
-    /// LLM4Teach: a toggle that opens a door pays the success reward and ends the episode.
+    /// LLM4Teach (and MiniGrid Unlock): a toggle that opens a door pays the success reward
+    /// and ends the episode.
     OpenDoor,
     BabyAi(Instruction),
+    /// MiniGrid Fetch: holding anything ends the episode, with success only for the target.
+    Fetch { object_type: ObjectType, color: Color },
+    /// MiniGrid GoToDoor/GoToObject: `done` ends the episode, with success when the agent is
+    /// next to `target`; a toggle ends it without.
+    DoneNextTo { target: Pos },
+    /// MiniGrid RedBlueDoors: open the red door, then the blue one; blue first fails.
+    RedThenBlue { red: Pos, blue: Pos },
+    /// MiniGrid PutNear: picking up anything but the object to move fails; a drop while
+    /// carrying ends the episode, with success when the object lands next to `target`.
+    PutNear { object_type: ObjectType, color: Color, target: Pos },
 }
 
 impl Task {
@@ -222,6 +238,41 @@ impl Task {
                 StepEvent::DoorToggled { opened: true, .. } => Some(true),
                 _ => None,
             },
+            Task::Fetch { object_type, color } => {
+                let held = world.carrying;
+                (!held.is_empty()).then(|| held.object_type() == *object_type && held.color() == Some(*color))
+            }
+            Task::DoneNextTo { target } => match action {
+                Action::Done => Some(is_beside(world.agent_pos, *target)),
+                Action::Toggle => Some(false),
+                _ => None,
+            },
+            Task::RedThenBlue { red, blue } => {
+                let open_now = |p: Pos| matches!(world.get(p), Cell::Door { state: super::object::DoorState::Open, .. });
+                let toggled = |p: Pos| matches!(event, StepEvent::DoorToggled { pos, .. } if pos == p);
+                // A toggle flips exactly one door, so the state before follows from the event.
+                let open_before = |p: Pos| open_now(p) != toggled(p);
+                if open_now(*blue) {
+                    Some(open_before(*red))
+                } else if open_now(*red) && open_before(*blue) {
+                    Some(false)
+                } else {
+                    None
+                }
+            }
+            Task::PutNear { object_type, color, target } => {
+                let held = world.carrying;
+                let wrong = !held.is_empty() && (held.object_type() != *object_type || held.color() != Some(*color));
+                match (action, event) {
+                    (Action::Pickup, _) if wrong => Some(false),
+                    (Action::Drop, StepEvent::Dropped(p)) => {
+                        Some((p.x - target.x).abs() <= 1 && (p.y - target.y).abs() <= 1)
+                    }
+                    // A failed drop while carrying still ends the episode, as in MiniGrid.
+                    (Action::Drop, _) if !held.is_empty() => Some(false),
+                    _ => None,
+                }
+            }
             Task::BabyAi(instruction) => match instruction {
                 Instruction::GoTo { objects, positions } => {
                     objects.follow(event);
