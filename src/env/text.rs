@@ -1,7 +1,7 @@
 //! Plain-English descriptions of a grid state for the LLM teacher. The text is coarse and
 //! deterministic on purpose: it is the teacher's cache key, so equal situations must read alike.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::grid::object::{Cell, DoorState};
 use super::grid::world::{DIR_TO_VEC, GridWorld, Pos};
@@ -78,7 +78,7 @@ impl Bearing {
     }
 }
 
-/// One remembered object, placed coarsely relative to the agent.
+/// Remembered objects alike in kind, color, state and coarse place relative to the agent.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SeenObject {
     /// Sort key first: object type index, then color, so the listing order is stable.
@@ -87,6 +87,8 @@ pub struct SeenObject {
     pub phrase: String,
     pub distance: Distance,
     pub bearing: Bearing,
+    /// How many such objects share this description.
+    pub count: usize,
 }
 
 /// The objects worth telling the teacher about (keys, balls, boxes, doors, goals, lava) that
@@ -95,7 +97,7 @@ pub fn seen_objects(world: &GridWorld, seen: Option<&FogOfWar>) -> Vec<SeenObjec
     let (dx, dy) = DIR_TO_VEC[(world.agent_dir & 3) as usize];
     let (rx, ry) = (-dy, dx);
     let visible_now: BTreeSet<Pos> = if seen.is_none() { BTreeSet::new() } else { world.visible_positions().into_iter().collect() };
-    let mut out = BTreeSet::new();
+    let mut out: BTreeMap<SeenObject, usize> = BTreeMap::new();
     for x in 0..world.width() as i32 {
         for y in 0..world.height() as i32 {
             let p = Pos::new(x, y);
@@ -110,32 +112,41 @@ pub fn seen_objects(world: &GridWorld, seen: Option<&FogOfWar>) -> Vec<SeenObjec
             let forward = v.0 * dx + v.1 * dy;
             let right = v.0 * rx + v.1 * ry;
             let [type_index, color_index, _] = cell.encode();
-            out.insert(SeenObject {
+            let key = SeenObject {
                 type_index,
                 color_index,
-                phrase: phrase(cell),
+                phrase: noun(cell),
                 distance: Distance::of(p.manhattan(world.agent_pos)),
                 bearing: Bearing::of(forward, right),
-            });
+                count: 0,
+            };
+            *out.entry(key).or_default() += 1;
         }
     }
-    out.into_iter().collect()
+    out.into_iter().map(|(object, count)| SeenObject { count, ..object }).collect()
+}
+
+/// "a yellow key", "2 yellow keys", "3 red boxes", "lava", "the green goal".
+fn counted(noun: &str, count: usize) -> String {
+    match noun {
+        "lava" => "lava".to_string(),
+        "goal" => "the green goal".to_string(),
+        _ if count == 1 => {
+            let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+            format!("{article} {noun}")
+        }
+        _ if noun.ends_with("box") => format!("{count} {noun}es"),
+        _ => format!("{count} {noun}s"),
+    }
 }
 
 fn phrase(cell: Cell) -> String {
-    match cell {
-        Cell::Goal => "the green goal".to_string(),
-        Cell::Lava => "lava".to_string(),
-        Cell::Door { color, state } => {
-            let s = match state {
-                DoorState::Open => "an open",
-                DoorState::Closed => "a closed",
-                DoorState::Locked => "a locked",
-            };
-            format!("{s} {color} door")
-        }
-        other => format!("a {}", other.describe()),
-    }
+    counted(&noun(cell), 1)
+}
+
+/// The object's noun phrase without article ("locked yellow door", "red box", "lava").
+fn noun(cell: Cell) -> String {
+    if cell == Cell::Lava { "lava".to_string() } else { cell.describe() }
 }
 
 /// The full description: mission, what is held, what is right in front, what has been seen.
@@ -158,7 +169,7 @@ pub fn describe(world: &GridWorld, seen: Option<&FogOfWar>) -> String {
     } else {
         objects
             .iter()
-            .map(|o| format!("{}, {}, {}", o.phrase, o.distance.word(), o.bearing.words()))
+            .map(|o| format!("{}, {}, {}", counted(&o.phrase, o.count), o.distance.word(), o.bearing.words()))
             .collect::<Vec<_>>()
             .join("; ")
     };
@@ -215,6 +226,21 @@ mod tests {
     fn same_seed_same_text() {
         let level = Level::DoorKey { size: 8 };
         assert_eq!(describe(&level.generate(3), None), describe(&level.generate(3), None));
+    }
+
+    #[test]
+    fn alike_objects_are_counted() {
+        let mut w = door_key_world();
+        w.set(Pos::new(2, 6), Cell::Key(Color::Yellow));
+        w.set(Pos::new(1, 5), Cell::boxed(Color::Red, Cell::Empty));
+        w.set(Pos::new(1, 6), Cell::boxed(Color::Red, Cell::Empty));
+        w.agent_pos = Pos::new(2, 1);
+        w.agent_dir = 1;
+        let text = describe(&w, None);
+        assert!(text.contains("2 yellow keys, far, ahead"), "{text}");
+        assert!(text.contains("2 red boxes, far,"), "{text}");
+        assert!(text.contains("a locked yellow door"), "{text}");
+        assert_eq!(counted("open red door", 1), "an open red door");
     }
 
     #[test]
