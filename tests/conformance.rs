@@ -5,8 +5,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minigrid");
+/// Recordings of duet's own levels (`minigrid`) or of other MiniGrid/BabyAI families whose
+/// rules the replayer derives from the env id and mission (`minigrid-extra`).
+fn fixtures_in(folder: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(folder);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("fixture directory")
         .map(|e| e.expect("dir entry").path())
@@ -14,6 +16,10 @@ fn fixtures() -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+fn fixtures() -> Vec<PathBuf> {
+    fixtures_in("minigrid")
 }
 
 fn run(files: &[PathBuf]) -> (bool, String) {
@@ -33,6 +39,15 @@ fn every_recorded_minigrid_trajectory_replays_exactly() {
     let (steps, levels) = (numbers[1], numbers[2]);
     assert!(steps >= 5_000, "only {steps} steps replayed");
     assert!(levels >= 10, "only {levels} levels replayed");
+    assert!(stdout.trim_end().ends_with(" passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn other_minigrid_and_babyai_families_replay_exactly() {
+    let files = fixtures_in("minigrid-extra");
+    assert!(files.len() >= 20, "expected at least 20 extra families, found {}", files.len());
+    let (ok, stdout) = run(&files);
+    assert!(ok, "conformance failed:\n{stdout}");
     assert!(stdout.trim_end().ends_with(" passed, 0 failed"), "{stdout}");
 }
 

@@ -15,8 +15,17 @@ Trajectory kinds (mixed per env):
              doors, lava, extra goals, agent placed on an open door, ...) and then the
              agent acts scripted / biased.  The env id's own termination rules apply.
 
+With --extra, records instead an extra set of env ids (EXTRA_ENV_IDS: families outside
+duet's catalogue whose success rules duet derives from the env id and mission: Fetch,
+GoToDoor, GoToObject, RedBlueDoors, PutNear, Unlock, LavaGap, ..., single-instruction BabyAI
+levels) into tests/fixtures/minigrid-extra/, same format, ~300-600 steps per env id, mixing
+random, biased (favouring pickup/toggle/drop/done next to objects) and scripted episodes.
+Env ids that are not registered, or BabyAI levels whose missions are instruction sequences
+("... then ...", "... and ..."), are skipped with a message.  The extra set gets a shape
+check and a rule-coverage table, not the replay check.
+
 Setup: pip install -r tools/requirements-minigrid.txt
-Usage: python3 tools/record_minigrid.py [--out DIR] [--check-only]
+Usage: python3 tools/record_minigrid.py [--extra] [--out DIR] [--check-only]
 """
 
 from __future__ import annotations
@@ -832,14 +841,14 @@ def read_gz_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def check(out_dir):
+def check(out_dir, env_ids=ENV_IDS):
     """Re-read every fixture, validate its shape and print a coverage table."""
     cols = ["traj", "steps", "rew>0", "term", "trunc", "goal", "lava", "pick", "pickbox",
             "drop", "doorTg", "unlock", "close", "boxTg", "onDoor"]
     print("\n" + " ".join(f"{c:>7}" for c in cols) + "  env_id")
     tot = dict.fromkeys(cols, 0)
     total_bytes = 0
-    for env_id in ENV_IDS:
+    for env_id in env_ids:
         path = Path(out_dir) / f"{env_id}.jsonl.gz"
         total_bytes += path.stat().st_size
         recs = read_gz_jsonl(path)
@@ -930,14 +939,461 @@ def replay_check(out_dir):
     print(f"replay check: {n_traj} trajectories, {n_steps} steps reproduced from fixture state")
 
 
+# ---------------------------------------------------------------------------------------
+# Extra set (--extra): env ids outside duet's catalogue, replayed with success rules that
+# duet derives from the env family and the mission.
+
+EXTRA_ENV_IDS = [
+    "MiniGrid-Unlock-v0",
+    "MiniGrid-Fetch-5x5-N2-v0",
+    "MiniGrid-GoToDoor-5x5-v0",
+    "MiniGrid-GoToObject-6x6-N2-v0",
+    "MiniGrid-RedBlueDoors-6x6-v0",
+    "MiniGrid-PutNear-6x6-N2-v0",
+    "MiniGrid-LavaGapS5-v0",
+    "MiniGrid-SimpleCrossingS9N1-v0",
+    "MiniGrid-DistShift1-v0",
+    "MiniGrid-LockedRoom-v0",
+    "MiniGrid-ObstructedMaze-1Dlhb-v0",
+    "MiniGrid-KeyCorridorS4R3-v0",
+    "MiniGrid-Empty-Random-6x6-v0",
+    "MiniGrid-MultiRoom-N4-S5-v0",
+    "BabyAI-GoToLocal-v0",
+    "BabyAI-PickupDist-v0",
+    "BabyAI-OpenRedDoor-v0",
+    "BabyAI-GoToDoor-v0",
+    "BabyAI-Pickup-v0",
+    "BabyAI-OneRoomS8-v0",
+    "BabyAI-OpenDoorLoc-v0",
+    "BabyAI-UnlockLocal-v0",
+]
+
+# Short episodes (Fetch/GoTo*/PutNear end on the first pickup/toggle/done/drop) cycle
+# through more scripted variants; long ones cap max_steps for the random/biased kinds.
+_SHORT = [(R, None), (B, None), (S, 0), (B, None), (S, 1), (R, None), (S, 2), (B, None),
+          (S, 3), (B, None), (S, 4), (S, 5)]
+EXTRA_PLANS = {
+    "MiniGrid-Unlock-v0": [(R, 80), (S, 0), (B, 60), (S, 1), (B, 60), (S, 2), (R, 40)],
+    "MiniGrid-Fetch-5x5-N2-v0": _SHORT,
+    "MiniGrid-GoToDoor-5x5-v0": _SHORT,
+    "MiniGrid-GoToObject-6x6-N2-v0": _SHORT,
+    "MiniGrid-RedBlueDoors-6x6-v0": [(R, 80), (S, 0), (B, 100), (S, 1), (B, 100), (S, 2),
+                                     (B, 100), (S, 3), (R, 60), (B, 100)],
+    "MiniGrid-PutNear-6x6-N2-v0": _SHORT,
+    "MiniGrid-LavaGapS5-v0": [(R, None), (S, 0), (B, None), (S, 1), (R, None), (S, 2)],
+    "MiniGrid-SimpleCrossingS9N1-v0": [(R, 80), (S, 0), (B, 100), (S, 1), (R, 40), (S, 2)],
+    "MiniGrid-DistShift1-v0": [(R, None), (S, 0), (B, 100), (S, 1), (R, 60), (S, 2)],
+    "MiniGrid-LockedRoom-v0": [(R, 60), (S, 0), (B, 80), (S, 1)],
+    "MiniGrid-ObstructedMaze-1Dlhb-v0": [(R, 60), (S, 0), (B, 80), (S, 1)],
+    "MiniGrid-KeyCorridorS4R3-v0": [(R, 80), (S, 0), (B, 100), (S, 1)],
+    "MiniGrid-Empty-Random-6x6-v0": [(R, 60), (S, 0), (B, None), (S, 1), (R, 30), (S, 2)],
+    "MiniGrid-MultiRoom-N4-S5-v0": [(R, 60), (S, 0), (B, 100), (S, 1)],
+    "BabyAI-GoToLocal-v0": [(R, None), (S, 0), (B, None), (S, 1), (S, 2), (R, 20)],
+    "BabyAI-PickupDist-v0": [(R, None), (S, 0), (B, None), (S, 1), (S, 2), (B, None)],
+    "BabyAI-OpenRedDoor-v0": [(R, None), (S, 0), (B, None), (S, 1), (B, None)],
+    "BabyAI-GoToDoor-v0": [(R, 80), (S, 0), (B, 100), (S, 1)],
+    "BabyAI-Pickup-v0": [(R, 80), (S, 0), (B, 100), (S, 1), (S, 2)],
+    "BabyAI-OneRoomS8-v0": [(R, None), (S, 0), (B, None), (S, 1), (S, 2)],
+    "BabyAI-OpenDoorLoc-v0": [(R, 80), (S, 0), (B, 100), (S, 1)],
+    "BabyAI-UnlockLocal-v0": [(R, 60), (S, 0), (B, 80), (S, 1)],
+}
+EXTRA_MIN_STEPS = 400
+EXTRA_MIN_TRAJ = 10
+
+# BabyAI instruction sequences; duet's BabyAI verifier handles single instructions only.
+SEQUENCE_RE = re.compile(r"\b(then|and|after you)\b|,")
+OBJ_TYPES = ("key", "ball", "box")
+
+
+def is_sequence(env_id, mission):
+    return env_id.startswith("BabyAI") and bool(SEQUENCE_RE.search(mission))
+
+
+def usable_extra_ids(env_ids):
+    """Drop (with a message) unregistered ids and BabyAI levels with sequence missions."""
+    out = []
+    for env_id in env_ids:
+        if env_id not in gym.registry:
+            print(f"skip {env_id}: not registered in minigrid {minigrid.__version__}")
+            continue
+        if env_id.startswith("BabyAI"):
+            env = gym.make(env_id)
+            seqs = []
+            for seed in range(20):
+                with contextlib.redirect_stdout(io.StringIO()):
+                    env.reset(seed=seed)
+                if is_sequence(env_id, env.unwrapped.mission):
+                    seqs.append(env.unwrapped.mission)
+            env.close()
+            if seqs:
+                print(f"skip {env_id}: sequence missions ({seqs[0]!r}) are not supported")
+                continue
+        out.append(env_id)
+    return out
+
+
+def neighbours(u):
+    """Non-wall objects in the four cells next to the agent."""
+    ax, ay = pos_of(u.agent_pos)
+    cells = [u.grid.get(ax + dx, ay + dy) for dx, dy in DIRS]
+    return [c for c in cells if c is not None and c.type not in ("wall", "lava", "goal")]
+
+
+def extra_biased_action(ep):
+    """biased_action plus per-family nudges: `done` next to objects (GoToDoor/GoToObject),
+    drops while carrying (PutNear), fewer episode-ending toggles for GoTo*."""
+    u, rng, eid = ep.u, ep.rng, ep.env_id
+    c = front_cell(ep)
+    w = np.array([0.15, 0.15, 0.40, 0.07, 0.06, 0.09, 0.03])  # left right fwd pick drop toggle done
+    if c is not None:
+        if c.can_pickup() and u.carrying is None:
+            w[PICKUP] += 1.2
+        if c.type == "door":
+            w[TOGGLE] += 0.8 if not c.is_open else 0.2
+        if c.type == "box":
+            w[TOGGLE] += 0.6
+        if c.type == "wall":
+            w[FORWARD] = 0.05
+    elif u.carrying is not None:
+        w[DROP] += 0.12
+    if "GoToDoor" in eid or "GoToObject" in eid:
+        w[TOGGLE] *= 0.3
+        if neighbours(u):
+            w[DONE] += 0.5
+    if "Fetch" in eid or "PutNear" in eid:
+        w[PICKUP] *= 0.5
+    if "PutNear" in eid and u.carrying is not None:
+        w[DROP] += 0.3
+    return int(rng.choice(7, p=w / w.sum()))
+
+
+def extra_biased_policy(ep, limit=None):
+    n = 0
+    while not ep.done and (limit is None or n < limit):
+        ep.step(extra_biased_action(ep))
+        n += 1
+
+
+def face_where(ep, goal, avoid=("lava", "goal"), blocked=frozenset(), cap=300):
+    """Walk until goal(x, y, d) holds.  False if impossible/done."""
+    for _ in range(cap):
+        if ep.done:
+            return False
+        a = first_action(ep.u, goal, avoid, blocked=blocked)
+        if a == "here":
+            return True
+        if a is None:
+            return False
+        ep.step(a)
+    return False
+
+
+def beside(p, q):
+    return abs(p[0] - q[0]) + abs(p[1] - q[1]) == 1
+
+
+def objects_of(u, types=OBJ_TYPES):
+    return [p for t in types for p in find(u, t)]
+
+
+def named_pos(u, text):
+    """Position of the first object named '<color> <type>' at the end of text."""
+    color, type_ = text.split()[-2:]
+    found = find(u, type_, color)
+    return found[0] if found else None
+
+
+def script_unlock(ep, variant):
+    u = ep.u
+    door, key = find(u, "door")[0], find(u, "key")[0]
+    if variant == 1 and face(ep, door):
+        ep.steps([TOGGLE, FORWARD, DONE, DROP])  # locked, no key: nothing happens
+    if not pickup_at(ep, key):
+        return
+    if variant == 2:
+        if not drop_somewhere(ep, keep=[door]):
+            return
+        ep.steps([PICKUP])  # the key is in front again
+    if face(ep, door):
+        ep.step(TOGGLE)  # unlock + open: success
+
+
+def script_fetch(ep, variant):
+    u = ep.u
+    color, type_ = u.mission.split()[-2:]
+    targets = find(u, type_, color)
+    others = [p for p in objects_of(u) if p not in targets]
+    if variant in (1, 4) and others:
+        pickup_at(ep, others[0])  # wrong object: ends the episode without reward
+        return
+    if variant in (2, 5):
+        noop_tour(ep)
+    if variant == 3:
+        ep.steps([DROP, TOGGLE, DONE])
+    for t in targets:
+        if pickup_at(ep, t) or ep.done:
+            return
+
+
+def script_goto_done(ep, variant):
+    """GoToDoor / GoToObject: `done` next to target_pos succeeds, anywhere else fails;
+    toggle ends the episode."""
+    u = ep.u
+    target = named_pos(u, u.mission)
+    avoid = ("lava", "goal", "door")
+    others = [p for p in objects_of(u, ("door", *OBJ_TYPES)) if p != target]
+    if variant == 1 and others:
+        # done next to another object but not next to the target (if possible)
+        o = others[0]
+        if face_where(ep, lambda x, y, d: beside((x, y), o) and not beside((x, y), target), avoid):
+            ep.step(DONE)
+            return
+    if variant == 2:
+        if face(ep, target, avoid):
+            ep.steps([LEFT, DONE])  # next to it, facing away: still a success
+        return
+    if variant == 3:
+        if face(ep, target, avoid):
+            ep.step(TOGGLE)  # toggling ends the episode without reward
+        return
+    if variant in (4, 5) and u.grid.get(*target).can_pickup():
+        # move the target; success stays tied to its original position
+        if pickup_at(ep, target) and drop_somewhere(ep):
+            new = front(ep)  # where the target now lies
+            if variant == 4:
+                if face_where(ep, lambda x, y, d: beside((x, y), target), avoid):
+                    ep.step(DONE)  # next to the (now empty) original cell: success
+            elif face_where(ep, lambda x, y, d: beside((x, y), new) and not beside((x, y), target),
+                            avoid):
+                ep.step(DONE)  # next to the moved object only: failure
+        return
+    if variant == 5:
+        noop_tour(ep)  # includes a `done`, normally not next to the target
+        return
+    if face(ep, target, avoid):
+        ep.step(DONE)
+
+
+def script_redblue(ep, variant):
+    u = ep.u
+    red, blue = find(u, "door", "red")[0], find(u, "door", "blue")[0]
+    if variant == 1:
+        if face_where(ep, facing(blue), blocked=frozenset([red])):
+            ep.step(TOGGLE)  # blue first: failure
+        return
+    if not face_where(ep, facing(red), blocked=frozenset([blue])):
+        return
+    ep.step(TOGGLE)
+    if variant == 2:
+        ep.step(TOGGLE)  # close red again: opening blue now fails
+    if variant == 3:
+        ep.steps([FORWARD, FORWARD, LEFT, LEFT, FORWARD, LEFT])  # through the red door and back
+    if face_where(ep, facing(blue), blocked=frozenset([red]) if variant != 3 else frozenset()):
+        ep.step(TOGGLE)
+
+
+def script_putnear(ep, variant):
+    u = ep.u
+    m = re.match(r"put the (\w+ \w+) near the (\w+ \w+)$", u.mission)
+    move, target = named_pos(u, m.group(1)), named_pos(u, m.group(2))
+    if variant == 2:
+        wrong = [p for p in objects_of(u) if p != move]
+        pickup_at(ep, wrong[0])  # wrong object: ends the episode
+        return
+    if not pickup_at(ep, move):
+        return
+    if variant == 5:
+        ep.steps([PICKUP, TOGGLE])  # hands full; toggle does nothing
+    near = lambda p: abs(p[0] - target[0]) <= 1 and abs(p[1] - target[1]) <= 1  # noqa: E731
+    free = [(x, y) for x in range(1, u.width - 1) for y in range(1, u.height - 1)
+            if u.grid.get(x, y) is None and (x, y) != pos_of(u.agent_pos)]
+    if variant in (0, 5):
+        spots = [p for p in free if near(p)]
+    elif variant == 1:
+        spots = [p for p in free if not near(p)]
+    elif variant == 3:
+        spots = [target]  # drop onto an object: fails but still ends the episode
+    else:
+        face_wall(ep)
+        if not ep.done:
+            ep.step(DROP)  # drop into a wall (or whatever is in front): fails, still ends it
+        return
+    for p in spots:
+        if face(ep, p):
+            ep.step(DROP)
+            return
+
+
+def script_lockedroom(ep, variant):
+    u = ep.u
+    door = [p for p in find(u, "door") if u.grid.get(*p).is_locked][0]
+    key, goal = find(u, "key")[0], find(u, "goal")[0]
+    if variant == 1 and face(ep, door):
+        ep.steps([TOGGLE, FORWARD])  # locked without the key
+    if not pickup_at(ep, key) or not face(ep, door):
+        return
+    ep.step(TOGGLE)
+    if variant == 1:
+        drop_somewhere(ep, keep=[goal])
+    goto_goal(ep)
+
+
+def script_obstructed(ep, variant):
+    """ObstructedMaze-1Dlhb: move the ball blocking the door, open the box for the key,
+    unlock, pick up the blue ball."""
+    u = ep.u
+    door = [p for p in find(u, "door") if u.grid.get(*p).is_locked][0]
+    target = find(u, "ball", "blue")[0]
+    blocker = [p for p in find(u, "ball") if beside(p, door) and p != target][0]
+    box = find(u, "box")[0]
+    if variant == 1:
+        ep.steps([TOGGLE, PICKUP, DROP])
+        if face(ep, box):
+            ep.step(PICKUP)  # carry the box (key inside) around
+            if not drop_somewhere(ep, keep=[blocker]):
+                return
+            box = front(ep)
+    if not pickup_at(ep, blocker) or not drop_somewhere(ep, keep=[door, box]):
+        return
+    if not face(ep, box):
+        return
+    ep.steps([TOGGLE, PICKUP])  # box -> key
+    if not face(ep, door):
+        return
+    ep.step(TOGGLE)
+    if drop_somewhere(ep, keep=[target]):
+        pickup_at(ep, target)
+
+
+def script_babyai_extra(ep, variant):
+    u = ep.u
+    cands = babyai_candidates(u)
+    if variant == 2:
+        # carry a non-matching object first (pickup: no success; drop refreshes GoTo positions)
+        wrong = [p for p in objects_of(u) if p not in cands]
+        if wrong and pickup_at(ep, wrong[0]) and not ep.done:
+            drop_somewhere(ep, keep=cands)
+    if u.mission.startswith("open") and cands and not ep.done:
+        door = u.grid.get(*cands[0])
+        if door.is_locked:
+            key = find(u, "key", door.color)
+            if variant == 1 and face(ep, cands[0]):
+                ep.steps([TOGGLE])  # locked: no success
+            if not key or not pickup_at(ep, key[0]):
+                return
+            variant = 0  # variant 1's opening drop would put the key down again
+    if not ep.done:
+        script_babyai(ep, 1 if variant == 1 else 0)
+
+
+def run_extra_script(ep, variant):
+    eid = ep.env_id
+    if "Unlock-" in eid and eid.startswith("MiniGrid"):
+        script_unlock(ep, variant)
+    elif "Fetch" in eid:
+        script_fetch(ep, variant)
+    elif "GoToDoor" in eid and eid.startswith("MiniGrid") or "GoToObject" in eid:
+        script_goto_done(ep, variant)
+    elif "RedBlueDoors" in eid:
+        script_redblue(ep, variant)
+    elif "PutNear" in eid:
+        script_putnear(ep, variant)
+    elif "LavaGap" in eid or "Crossing" in eid or "DistShift" in eid:
+        script_lava(ep, variant)
+    elif "LockedRoom" in eid:
+        script_lockedroom(ep, variant)
+    elif "ObstructedMaze" in eid:
+        script_obstructed(ep, variant)
+    elif "KeyCorridor" in eid:
+        locked_pickup(ep, toggle_first=variant == 1)
+    elif "Empty" in eid:
+        script_empty(ep, variant)
+    elif "MultiRoom" in eid:
+        script_multiroom(ep, variant)
+    elif eid.startswith("BabyAI"):
+        script_babyai_extra(ep, variant)
+    else:
+        raise ValueError(eid)
+    extra_biased_policy(ep, limit=100)
+
+
+def record_extra_env(env_id):
+    plan = EXTRA_PLANS[env_id]
+    trajs, total, i = [], 0, 0
+    while total < EXTRA_MIN_STEPS or len(trajs) < EXTRA_MIN_TRAJ:
+        kind, arg = plan[i % len(plan)]
+        seed = i
+        i += 1
+        if kind == R:
+            ep = Episode(env_id, seed, max_steps=arg)
+            random_policy(ep)
+        elif kind == B:
+            ep = Episode(env_id, seed, max_steps=arg)
+            extra_biased_policy(ep)
+        else:
+            ep = Episode(env_id, seed)
+            run_extra_script(ep, arg)
+        rec = ep.close()
+        if rec["steps"] and not is_sequence(env_id, rec["mission"]):
+            trajs.append(rec)
+            total += len(rec["steps"])
+    return trajs
+
+
+def check_extra(out_dir, env_ids):
+    """Shape check + standard coverage (check) and a table of the family-specific rules:
+    episodes ended by done / toggle / pickup / drop, with and without reward."""
+    check(out_dir, env_ids)
+    cols = ["traj", "rewTraj", "done", "doneRew", "togEnd", "togRew", "pickEnd", "pickRew",
+            "dropEnd", "dropRew", "fwdEnd", "fwdRew"]
+    print("\n" + " ".join(f"{c:>7}" for c in cols) + "  env_id (last action of terminated episodes)")
+    for env_id in env_ids:
+        c = dict.fromkeys(cols, 0)
+        for r in read_gz_jsonl(Path(out_dir) / f"{env_id}.jsonl.gz"):
+            c["traj"] += 1
+            last = r["steps"][-1]
+            rew = last["reward"] > 0
+            c["rewTraj"] += rew
+            if not last["terminated"]:
+                continue
+            name = {DONE: "done", TOGGLE: "tog", PICKUP: "pick", DROP: "drop", FORWARD: "fwd"}.get(
+                last["action"])
+            if name == "done":
+                c["done"] += 1
+                c["doneRew"] += rew
+            elif name:
+                c[name + "End"] += 1
+                c[name + "Rew"] += rew
+        print(" ".join(f"{int(c[k]):>7}" for k in cols) + f"  {env_id}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     root = Path(__file__).resolve().parent.parent
-    ap.add_argument("--out", default=str(root / "tests" / "fixtures" / "minigrid"))
+    ap.add_argument("--out", default=None,
+                    help="output folder (default tests/fixtures/minigrid, or minigrid-extra)")
     ap.add_argument("--check-only", action="store_true", help="only re-read and summarise")
+    ap.add_argument("--extra", action="store_true",
+                    help="record EXTRA_ENV_IDS into tests/fixtures/minigrid-extra instead")
+    ap.add_argument("--only", nargs="*", help="with --extra: a subset of EXTRA_ENV_IDS")
     args = ap.parse_args()
     assert minigrid.__version__ == MINIGRID_VERSION, minigrid.__version__
-    out = Path(args.out)
+    if args.extra:
+        out = Path(args.out or root / "tests" / "fixtures" / "minigrid-extra")
+        ids = usable_extra_ids(args.only or EXTRA_ENV_IDS)
+        if not args.check_only:
+            out.mkdir(parents=True, exist_ok=True)
+            grand = 0
+            for env_id in ids:
+                trajs = record_extra_env(env_id)
+                n = sum(len(t["steps"]) for t in trajs)
+                grand += n
+                write_gz_jsonl(out / f"{env_id}.jsonl.gz", trajs)
+                print(f"{env_id:36s} trajectories={len(trajs):4d} steps={n:6d}", flush=True)
+            print(f"total steps: {grand}")
+        check_extra(out, ids)
+        return
+    out = Path(args.out or root / "tests" / "fixtures" / "minigrid")
     if not args.check_only:
         out.mkdir(parents=True, exist_ok=True)
         grand = 0

@@ -215,7 +215,7 @@ pub fn task_for_recording(env_id: &str, world: &GridWorld) -> Result<Task, Strin
             .ok_or_else(|| format!("no target for mission {mission:?}"))?;
         return Ok(Task::PutNear { object_type, color, target });
     }
-    if family.starts_with("Unlock") {
+    if family.starts_with("Unlock-") {
         return Ok(Task::OpenDoor);
     }
     if let Some((color, object_type)) = mission.strip_prefix("pick up the ").and_then(named) {
