@@ -351,8 +351,9 @@ def random_policy(ep):
         ep.step(ep.rng.integers(0, 7))
 
 
-def biased_action(ep):
-    u, rng = ep.u, ep.rng
+def biased_weights(ep):
+    """Action weights favouring interaction with what is in front (pickup, toggle, drop)."""
+    u = ep.u
     c = front_cell(ep)
     w = np.array([0.15, 0.15, 0.40, 0.07, 0.06, 0.09, 0.03])  # left right fwd pick drop toggle done
     if c is not None:
@@ -366,7 +367,12 @@ def biased_action(ep):
             w[FORWARD] = 0.05
     elif u.carrying is not None:
         w[DROP] += 0.12
-    return int(rng.choice(7, p=w / w.sum()))
+    return w
+
+
+def biased_action(ep):
+    w = biased_weights(ep)
+    return int(ep.rng.choice(7, p=w / w.sum()))
 
 
 def biased_policy(ep, limit=None):
@@ -1043,19 +1049,7 @@ def extra_biased_action(ep):
     """biased_action plus per-family nudges: `done` next to objects (GoToDoor/GoToObject),
     drops while carrying (PutNear), fewer episode-ending toggles for GoTo*."""
     u, rng, eid = ep.u, ep.rng, ep.env_id
-    c = front_cell(ep)
-    w = np.array([0.15, 0.15, 0.40, 0.07, 0.06, 0.09, 0.03])  # left right fwd pick drop toggle done
-    if c is not None:
-        if c.can_pickup() and u.carrying is None:
-            w[PICKUP] += 1.2
-        if c.type == "door":
-            w[TOGGLE] += 0.8 if not c.is_open else 0.2
-        if c.type == "box":
-            w[TOGGLE] += 0.6
-        if c.type == "wall":
-            w[FORWARD] = 0.05
-    elif u.carrying is not None:
-        w[DROP] += 0.12
+    w = biased_weights(ep)
     if "GoToDoor" in eid or "GoToObject" in eid:
         w[TOGGLE] *= 0.3
         if neighbours(u):
