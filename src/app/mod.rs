@@ -6,6 +6,10 @@
 //! (`world_image` puts them in Bevy images); `scripted_policy` is the stand-in policy;
 //! `screenshot` serves `--screenshot`.
 
+// Bevy system signatures name their queries in full; splitting them into aliases hides more
+// than it shows.
+#![allow(clippy::type_complexity)]
+
 mod flash;
 mod focus_view;
 mod hud;

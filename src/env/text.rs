@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::grid::object::{Cell, DoorState};
+use super::grid::object::Cell;
 use super::grid::world::{DIR_TO_VEC, GridWorld, Pos};
 use super::grid::FogOfWar;
 
@@ -181,7 +181,7 @@ pub fn describe(world: &GridWorld, seen: Option<&FogOfWar>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::grid::object::Color;
+    use super::super::grid::object::{Color, DoorState};
     use super::super::grid::Level;
     use super::*;
 
