@@ -7,4 +7,7 @@ pub mod cli;
 pub mod env;
 pub mod bench;
 pub mod skills;
+pub mod metrics;
+pub mod student;
 pub mod teacher;
+pub mod training;

@@ -41,6 +41,48 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         max_report: usize,
     },
+    /// Train the PPO student headless; writes DIR/metrics.jsonl, DIR/config.ron and
+    /// checkpoints (DIR/checkpoint.ron + safetensors).
+    Train {
+        /// Scene file (RON): level, envs, seed and student hyper-parameters [with --resume:
+        /// default DIR/config.ron].
+        #[arg(long, value_name = "FILE", required_unless_present = "resume")]
+        scene: Option<PathBuf>,
+        /// Env frames to train for in all (over all envs, counting a resumed run's frames);
+        /// stops at the first update past it.
+        #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+        frames: u64,
+        /// Overrides the scene's seed.
+        #[arg(long, value_name = "S")]
+        seed: Option<u64>,
+        /// Who advises the student: `none` or `oracle` [default: none, or the resumed run's].
+        #[arg(long)]
+        teacher: Option<String>,
+        /// Output directory [default: runs/<scene file stem>-<teacher>-seed<S>].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Continue the run checkpointed in --out DIR (metrics are appended).
+        #[arg(long, requires = "out")]
+        resume: bool,
+        /// Checkpoint every N updates (and always at the end).
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        checkpoint_every: u64,
+    },
+    /// Play episodes with a trained student (no learning); prints one JSON line.
+    Eval {
+        /// A `duet train` output directory (config.ron + checkpoint).
+        #[arg(long, value_name = "DIR")]
+        run: PathBuf,
+        /// Episodes to play.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        episodes: usize,
+        /// Take the most likely action instead of sampling.
+        #[arg(long)]
+        greedy: bool,
+        /// Seeds the evaluation envs [default: derived from the run's seed].
+        #[arg(long, value_name = "S")]
+        seed: Option<u64>,
+    },
     /// Measure throughput; prints one JSON line.
     Bench {
         #[command(subcommand)]
@@ -79,12 +121,31 @@ fn open_app(_args: AppArgs) -> anyhow::Result<ExitCode> {
     Err(anyhow::anyhow!("this build has no app (built without the `app` feature); see `duet --help`"))
 }
 
+/// The student's networks are tiny: candle's worker threads (one per core, spinning) cost
+/// more than they save, so training defaults to one unless RAYON_NUM_THREADS says otherwise.
+/// Results are the same with any count.
+fn single_threaded_candle_by_default() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // SAFETY: called first thing in `main`, before any thread exists to read the environment.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Train { .. } | Command::Eval { .. })) {
+        single_threaded_candle_by_default();
+    }
     let result = match cli.command {
         Some(Command::Conformance { files, max_report }) => duet::cli::conformance(&files, max_report),
         Some(Command::Bench { what: BenchCommand::Env { scene, steps, threads, num_envs } }) => {
             duet::cli::bench_env(&scene, steps, threads, num_envs)
+        }
+        Some(Command::Train { scene, frames, seed, teacher, out, resume, checkpoint_every }) => {
+            duet::cli::train(&duet::cli::TrainArgs { scene, frames, seed, teacher, out, resume, checkpoint_every })
+        }
+        Some(Command::Eval { run, episodes, greedy, seed }) => {
+            duet::cli::eval(&duet::cli::EvalArgs { run, episodes, greedy, seed })
         }
         None => open_app(cli.app),
     };

@@ -12,12 +12,20 @@
 //!         num_envs: 16,           // parallel envs, 1..=4096; optional, default 16
 //!         max_steps: 640,         // optional; the level's own limit when left out
 //!     ),
+//!     student: (                  // optional, as is every field in it (defaults shown)
+//!         encoder: Cnn,           // Cnn (MiniGrid's 2x2 convs) or Mlp
+//!         lr: 0.001, gamma: 0.99, gae_lambda: 0.95, clip: 0.2, clip_value: true,
+//!         epochs: 4, minibatch: 256, frames_per_env: 128,
+//!         entropy_coef: 0.01, value_coef: 0.5, max_grad_norm: 0.5, adam_eps: 1e-8,
+//!         normalize_advantages: true,
+//!         distill: (lambda0: 1.0, schedule: Linear, anneal_frames: 200000),
+//!     ),
 //! )
 //! ```
 //!
 //! Unknown fields are errors everywhere, so a typo never silently falls back to a default.
-//! `env` is an enum so that other environment kinds can join `Grid` later, as can
-//! `student: (...)` and `teacher: (...)` sections beside it.
+//! `env` is an enum so that other environment kinds can join `Grid` later, as can a
+//! `teacher: (...)` section beside `student`.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -51,6 +59,9 @@ pub struct Scene {
     /// Seeds everything random in the run (level layouts included).
     pub seed: u64,
     pub env: EnvSpec,
+    /// The PPO student's hyper-parameters; all defaults when the section is left out.
+    #[serde(default, skip_serializing_if = "StudentSpec::is_default")]
+    pub student: StudentSpec,
 }
 
 /// The environment a scene runs; written `Grid(...)` in the file.
@@ -75,6 +86,183 @@ pub struct GridSpec {
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_max_steps")]
     pub max_steps: Option<u32>,
 }
+
+/// The student's network body over the observation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EncoderKind {
+    /// MiniGrid's standard CNN (rl-starter-files): 2x2 convs 16-32-64 with a max-pool.
+    #[default]
+    Cnn,
+    /// Two tanh layers of 64 over the flattened one-hot observation.
+    Mlp,
+}
+
+/// How the teacher-distillation weight falls from `lambda0` to 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LambdaSchedule {
+    /// Straight down to 0 at `anneal_frames`.
+    #[default]
+    Linear,
+    /// Geometric decay to 1% of `lambda0` at `anneal_frames`, then 0.
+    Exponential,
+}
+
+/// The teacher-KL term of the student's loss (LLM4Teach): weight λ(t) · KL(teacher ‖ student).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Distill")]
+pub struct DistillSpec {
+    /// λ at frame 0; 0 turns distillation off.
+    #[serde(deserialize_with = "deserialize_lambda0")]
+    pub lambda0: f64,
+    pub schedule: LambdaSchedule,
+    /// Frames (over all envs) after which λ is 0.
+    #[serde(deserialize_with = "deserialize_anneal_frames")]
+    pub anneal_frames: u64,
+}
+
+impl Default for DistillSpec {
+    fn default() -> DistillSpec {
+        DistillSpec { lambda0: 1.0, schedule: LambdaSchedule::Linear, anneal_frames: 200_000 }
+    }
+}
+
+/// The PPO student's hyper-parameters; defaults are rl-starter-files' for MiniGrid.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Student")]
+pub struct StudentSpec {
+    pub encoder: EncoderKind,
+    #[serde(deserialize_with = "deserialize_lr")]
+    pub lr: f64,
+    #[serde(deserialize_with = "deserialize_gamma")]
+    pub gamma: f64,
+    #[serde(deserialize_with = "deserialize_gae_lambda")]
+    pub gae_lambda: f64,
+    /// PPO's ratio clip ε (also the value clip when `clip_value`).
+    #[serde(deserialize_with = "deserialize_clip")]
+    pub clip: f64,
+    pub clip_value: bool,
+    #[serde(deserialize_with = "deserialize_epochs")]
+    pub epochs: usize,
+    /// Samples per minibatch (the whole rollout when larger).
+    #[serde(deserialize_with = "deserialize_minibatch")]
+    pub minibatch: usize,
+    /// Steps each env takes per update.
+    #[serde(deserialize_with = "deserialize_frames_per_env")]
+    pub frames_per_env: usize,
+    #[serde(deserialize_with = "deserialize_entropy_coef")]
+    pub entropy_coef: f64,
+    #[serde(deserialize_with = "deserialize_value_coef")]
+    pub value_coef: f64,
+    #[serde(deserialize_with = "deserialize_max_grad_norm")]
+    pub max_grad_norm: f64,
+    #[serde(deserialize_with = "deserialize_adam_eps")]
+    pub adam_eps: f64,
+    pub normalize_advantages: bool,
+    pub distill: DistillSpec,
+}
+
+impl Default for StudentSpec {
+    fn default() -> StudentSpec {
+        StudentSpec {
+            encoder: EncoderKind::Cnn,
+            lr: 1e-3,
+            gamma: 0.99,
+            gae_lambda: 0.95,
+            clip: 0.2,
+            clip_value: true,
+            epochs: 4,
+            minibatch: 256,
+            frames_per_env: 128,
+            entropy_coef: 0.01,
+            value_coef: 0.5,
+            max_grad_norm: 0.5,
+            adam_eps: 1e-8,
+            normalize_advantages: true,
+            distill: DistillSpec::default(),
+        }
+    }
+}
+
+impl StudentSpec {
+    fn is_default(&self) -> bool {
+        *self == StudentSpec::default()
+    }
+
+    /// The checks `parse` applies to each field.
+    pub fn validate(&self) -> Result<(), String> {
+        check_positive("lr", self.lr)?;
+        check_unit_interval("gamma", self.gamma)?;
+        check_unit_interval("gae_lambda", self.gae_lambda)?;
+        check_positive("clip", self.clip)?;
+        check_count("epochs", self.epochs as i64, COUNT_RANGE_EPOCHS)?;
+        check_count("minibatch", self.minibatch as i64, COUNT_RANGE_SAMPLES)?;
+        check_count("frames_per_env", self.frames_per_env as i64, COUNT_RANGE_SAMPLES)?;
+        check_non_negative("entropy_coef", self.entropy_coef)?;
+        check_non_negative("value_coef", self.value_coef)?;
+        check_positive("max_grad_norm", self.max_grad_norm)?;
+        check_positive("adam_eps", self.adam_eps)?;
+        check_non_negative("lambda0", self.distill.lambda0)?;
+        check_count("anneal_frames", i64::try_from(self.distill.anneal_frames).unwrap_or(i64::MAX), 1..=i64::MAX)?;
+        Ok(())
+    }
+}
+
+const COUNT_RANGE_EPOCHS: RangeInclusive<i64> = 1..=1000;
+const COUNT_RANGE_SAMPLES: RangeInclusive<i64> = 1..=1_000_000;
+
+fn check_positive(field: &str, value: f64) -> Result<f64, String> {
+    if value.is_finite() && value > 0.0 { Ok(value) } else { Err(format!("{field} must be positive (got {value})")) }
+}
+
+fn check_non_negative(field: &str, value: f64) -> Result<f64, String> {
+    if value.is_finite() && value >= 0.0 { Ok(value) } else { Err(format!("{field} must be at least 0 (got {value})")) }
+}
+
+fn check_unit_interval(field: &str, value: f64) -> Result<f64, String> {
+    if (0.0..=1.0).contains(&value) { Ok(value) } else { Err(format!("{field} must be between 0 and 1 (got {value})")) }
+}
+
+fn check_count(field: &str, value: i64, range: RangeInclusive<i64>) -> Result<i64, String> {
+    if range.contains(&value) {
+        Ok(value)
+    } else if *range.end() == i64::MAX {
+        Err(format!("{field} must be at least {} (got {value})", range.start()))
+    } else {
+        Err(format!("{field} must be between {} and {} (got {value})", range.start(), range.end()))
+    }
+}
+
+/// One deserializer per checked field, so the message names the field and ron points at
+/// the value.
+macro_rules! checked_float {
+    ($name:ident, $field:literal, $check:ident) => {
+        fn $name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+            $check($field, f64::deserialize(deserializer)?).map_err(D::Error::custom)
+        }
+    };
+}
+checked_float!(deserialize_lr, "lr", check_positive);
+checked_float!(deserialize_gamma, "gamma", check_unit_interval);
+checked_float!(deserialize_gae_lambda, "gae_lambda", check_unit_interval);
+checked_float!(deserialize_clip, "clip", check_positive);
+checked_float!(deserialize_entropy_coef, "entropy_coef", check_non_negative);
+checked_float!(deserialize_value_coef, "value_coef", check_non_negative);
+checked_float!(deserialize_max_grad_norm, "max_grad_norm", check_positive);
+checked_float!(deserialize_adam_eps, "adam_eps", check_positive);
+checked_float!(deserialize_lambda0, "lambda0", check_non_negative);
+
+macro_rules! checked_count {
+    ($name:ident, $field:literal, $range:expr, $ty:ty) => {
+        fn $name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<$ty, D::Error> {
+            let value = check_count($field, i64::deserialize(deserializer)?, $range).map_err(D::Error::custom)?;
+            <$ty>::try_from(value).map_err(|_| D::Error::custom(format!("{} is too large (got {value})", $field)))
+        }
+    };
+}
+checked_count!(deserialize_epochs, "epochs", COUNT_RANGE_EPOCHS, usize);
+checked_count!(deserialize_minibatch, "minibatch", COUNT_RANGE_SAMPLES, usize);
+checked_count!(deserialize_frames_per_env, "frames_per_env", COUNT_RANGE_SAMPLES, usize);
+checked_count!(deserialize_anneal_frames, "anneal_frames", 1..=i64::MAX, u64);
 
 /// Why a scene could not be loaded. Lines and columns count from 1; columns count characters.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +295,7 @@ impl Default for Scene {
                 num_envs: DEFAULT_NUM_ENVS,
                 max_steps: None,
             }),
+            student: StudentSpec::default(),
         }
     }
 }
@@ -147,6 +336,25 @@ impl Scene {
         }
     }
 
+    /// Like `to_ron_string`, but always with the `student` section, defaults spelled out (for
+    /// run records, which must not change meaning when defaults do).
+    pub fn to_ron_string_with_student(&self) -> String {
+        #[derive(Serialize)]
+        #[serde(rename = "Scene")]
+        struct Explicit<'a> {
+            name: &'a str,
+            seed: u64,
+            env: &'a EnvSpec,
+            student: &'a StudentSpec,
+        }
+        let explicit = Explicit { name: &self.name, seed: self.seed, env: &self.env, student: &self.student };
+        let pretty = ron::ser::PrettyConfig::new().struct_names(true);
+        match ron_options().to_string_pretty(&explicit, pretty) {
+            Ok(text) => text,
+            Err(err) => unreachable!("a scene always serialises to RON: {err}"),
+        }
+    }
+
     /// The grid environment, if the scene runs one.
     pub fn grid(&self) -> Option<&GridSpec> {
         match &self.env {
@@ -171,8 +379,9 @@ impl Scene {
     pub fn validate(&self) -> Result<(), String> {
         check_name(&self.name)?;
         match &self.env {
-            EnvSpec::Grid(grid) => grid.validate(),
+            EnvSpec::Grid(grid) => grid.validate()?,
         }
+        self.student.validate()
     }
 }
 
@@ -481,13 +690,23 @@ Scene(
                 name: format!("{level} \"quoted\" \\ ünïcode"),
                 seed: u64::MAX,
                 env: EnvSpec::Grid(GridSpec { level, num_envs: 4096, max_steps: Some(1) }),
+                student: StudentSpec::default(),
             });
         }
+        let mut tuned = Scene::default();
+        tuned.student.encoder = EncoderKind::Mlp;
+        tuned.student.lr = 2.5e-4;
+        tuned.student.clip_value = false;
+        tuned.student.distill = DistillSpec { lambda0: 0.5, schedule: LambdaSchedule::Exponential, anneal_frames: 7 };
+        scenes.push(tuned);
         for scene in scenes {
             assert_eq!(scene.validate(), Ok(()));
             let text = scene.to_ron_string();
             assert_eq!(Scene::parse(&text, "t").ok(), Some(scene.clone()), "{text}");
         }
+        let explicit = Scene::default().to_ron_string_with_student();
+        assert!(explicit.contains("student: Student(") && explicit.contains("distill: Distill("), "{explicit}");
+        assert_eq!(Scene::parse(&explicit, "t").ok(), Some(Scene::default()));
         let text = Scene::default().to_ron_string();
         assert_eq!(
             text,
@@ -516,8 +735,8 @@ Scene(
             "t.ron:6:9: unknown field `nm_envs` in `Grid`; expected one of `level`, `num_envs`, `max_steps`"
         );
         assert_eq!(
-            error_of("Scene(\n    name: \"t\",\n    seed: 1,\n    student: (),\n)"),
-            "t.ron:4:5: unknown field `student` in `Scene`; expected one of `name`, `seed`, `env`"
+            error_of("Scene(\n    name: \"t\",\n    seed: 1,\n    teacher: (),\n)"),
+            "t.ron:4:5: unknown field `teacher` in `Scene`; expected one of `name`, `seed`, `env`, `student`"
         );
         assert_eq!(
             error_of("Scene(\n    name: \"t\",\n    seed: 1,\n    env: Maze(level: \"FourRooms\"),\n)"),
@@ -614,6 +833,76 @@ Scene(
             error_of(&with_grid("        level: \"FourRooms\",\n        max_steps: -5,")),
             "t.ron:6:20: max_steps must be between 1 and 4294967295 (got -5)"
         );
+    }
+
+    /// A DoorKey scene whose `student` body is `student`.
+    fn with_student(student: &str) -> String {
+        format!(
+            "Scene(\n    name: \"t\",\n    seed: 1,\n    env: Grid(level: \"DoorKey-5x5\"),\n    student: (\n{student}\n    ),\n)\n"
+        )
+    }
+
+    #[test]
+    fn student_section_is_optional_and_partial() {
+        let scene = Scene::parse(&with_grid("        level: \"FourRooms\","), "t").expect("valid");
+        assert_eq!(scene.student, StudentSpec::default());
+        let scene = Scene::parse(
+            &with_student(
+                "        encoder: Mlp,\n        lr: 3e-4,\n        epochs: 8,\n        \
+                 distill: (lambda0: 2, schedule: Exponential),",
+            ),
+            "t",
+        )
+        .expect("valid");
+        assert_eq!(scene.student.encoder, EncoderKind::Mlp);
+        assert_eq!(scene.student.lr, 3e-4);
+        assert_eq!(scene.student.epochs, 8);
+        assert_eq!(scene.student.gamma, 0.99, "unnamed fields keep their defaults");
+        assert_eq!(scene.student.distill.lambda0, 2.0);
+        assert_eq!(scene.student.distill.schedule, LambdaSchedule::Exponential);
+        assert_eq!(scene.student.distill.anneal_frames, DistillSpec::default().anneal_frames);
+        assert_eq!(Scene::parse(&with_student(""), "t").map(|s| s.student).ok(), Some(StudentSpec::default()));
+    }
+
+    #[test]
+    fn student_errors_point_at_the_value() {
+        assert_eq!(error_of(&with_student("        lr: 0,")), "t.ron:6:13: lr must be positive (got 0)");
+        assert_eq!(
+            error_of(&with_student("        gamma: 1.5,")),
+            "t.ron:6:16: gamma must be between 0 and 1 (got 1.5)"
+        );
+        assert_eq!(
+            error_of(&with_student("        epochs: 0,")),
+            "t.ron:6:17: epochs must be between 1 and 1000 (got 0)"
+        );
+        assert_eq!(
+            error_of(&with_student("        minibatch: -3,")),
+            "t.ron:6:20: minibatch must be between 1 and 1000000 (got -3)"
+        );
+        assert_eq!(
+            error_of(&with_student("        entropy_coef: -0.1,")),
+            "t.ron:6:23: entropy_coef must be at least 0 (got -0.1)"
+        );
+        assert_eq!(
+            error_of(&with_student("        distill: (anneal_frames: 0),")),
+            "t.ron:6:34: anneal_frames must be at least 1 (got 0)"
+        );
+        assert_eq!(
+            error_of(&with_student("        encoder: Transformer,")),
+            "t.ron:6:18: unknown variant `Transformer`; expected one of `Cnn`, `Mlp`"
+        );
+        let message = error_of(&with_student("        learning_rate: 0.1,"));
+        assert!(
+            message.starts_with(
+                "t.ron:6:9: unknown field `learning_rate` in `Student`; expected one of `encoder`, `lr`, "
+            ),
+            "{message}"
+        );
+        let message = error_of(&with_student("        distill: (lambda: 1),"));
+        assert!(message.starts_with("t.ron:6:19: unknown field `lambda`"), "{message}");
+        let mut scene = Scene::default();
+        scene.student.gae_lambda = -1.0;
+        assert!(scene.validate().is_err_and(|e| e.starts_with("gae_lambda")));
     }
 
     #[test]

@@ -1,0 +1,149 @@
+//! Adam (PyTorch's, no weight decay) over the network's parameters in their fixed order,
+//! and global gradient-norm clipping done by scaling the gradients in the `GradStore`.
+
+use candle_core::backprop::GradStore;
+use candle_core::{Tensor, Var};
+
+use super::StudentError;
+
+/// Adam with its moments kept per parameter, in the parameters' order (checkpointable).
+pub struct Adam {
+    parameters: Vec<Var>,
+    first_moments: Vec<Tensor>,
+    second_moments: Vec<Tensor>,
+    steps: u64,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+impl Adam {
+    pub fn new(parameters: Vec<Var>, lr: f64, eps: f64) -> Result<Adam, StudentError> {
+        let zeros = |v: &Var| v.as_tensor().zeros_like();
+        let first_moments = parameters.iter().map(zeros).collect::<Result<Vec<_>, _>>()?;
+        let second_moments = parameters.iter().map(zeros).collect::<Result<Vec<_>, _>>()?;
+        Ok(Adam { parameters, first_moments, second_moments, steps: 0, lr, beta1: 0.9, beta2: 0.999, eps })
+    }
+
+    /// Updates taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// First and second moments, in the parameters' order (for checkpoints).
+    pub fn moments(&self) -> (&[Tensor], &[Tensor]) {
+        (&self.first_moments, &self.second_moments)
+    }
+
+    /// Puts back moments and the step count saved from an optimizer over the same parameters.
+    pub fn restore(&mut self, steps: u64, first: Vec<Tensor>, second: Vec<Tensor>) -> Result<(), StudentError> {
+        if first.len() != self.parameters.len() || second.len() != self.parameters.len() {
+            return Err(StudentError::Config(format!(
+                "optimizer state has {} and {} moments for {} parameters",
+                first.len(),
+                second.len(),
+                self.parameters.len()
+            )));
+        }
+        for ((parameter, m), v) in self.parameters.iter().zip(&first).zip(&second) {
+            if m.dims() != parameter.dims() || v.dims() != parameter.dims() {
+                return Err(StudentError::Config(format!(
+                    "optimizer moment of shape {:?} for a parameter of shape {:?}",
+                    m.dims(),
+                    parameter.dims()
+                )));
+            }
+        }
+        self.steps = steps;
+        self.first_moments = first;
+        self.second_moments = second;
+        Ok(())
+    }
+
+    /// One update from `grads`; parameters without a gradient keep their value and moments.
+    pub fn step(&mut self, grads: &GradStore) -> Result<(), StudentError> {
+        self.steps += 1;
+        let step = i32::try_from(self.steps).unwrap_or(i32::MAX);
+        let first_correction = 1.0 - self.beta1.powi(step);
+        let second_correction = 1.0 - self.beta2.powi(step);
+        for (index, parameter) in self.parameters.iter().enumerate() {
+            let Some(grad) = grads.get(parameter.as_tensor()) else { continue };
+            let first = ((&self.first_moments[index] * self.beta1)? + (grad * (1.0 - self.beta1))?)?;
+            let second = ((&self.second_moments[index] * self.beta2)? + (grad.sqr()? * (1.0 - self.beta2))?)?;
+            // PyTorch: p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
+            let denominator = ((&second / second_correction)?.sqrt()? + self.eps)?;
+            let update = ((&first / &denominator)? * (self.lr / first_correction))?;
+            parameter.set(&parameter.as_tensor().sub(&update)?.detach())?;
+            self.first_moments[index] = first.detach();
+            self.second_moments[index] = second.detach();
+        }
+        Ok(())
+    }
+}
+
+/// Scales every gradient so that their global L2 norm is at most `max_norm` (PyTorch's
+/// `clip_grad_norm_`), summing in the parameters' order so that runs repeat exactly.
+/// Returns the norm before clipping.
+pub fn clip_grad_norm(grads: &mut GradStore, parameters: &[Var], max_norm: f64) -> Result<f64, StudentError> {
+    let mut squared = 0.0f64;
+    for parameter in parameters {
+        if let Some(grad) = grads.get(parameter.as_tensor()) {
+            squared += f64::from(grad.sqr()?.sum_all()?.to_scalar::<f32>()?);
+        }
+    }
+    let norm = squared.sqrt();
+    let scale = max_norm / (norm + 1e-6);
+    if scale < 1.0 {
+        for parameter in parameters {
+            if let Some(grad) = grads.get(parameter.as_tensor()) {
+                let scaled = (grad * scale)?;
+                grads.insert(parameter.as_tensor(), scaled);
+            }
+        }
+    }
+    Ok(norm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn adam_first_step_moves_by_lr_against_the_gradient() {
+        let x = Var::from_slice(&[1.0f32, -2.0], 2, &Device::Cpu).expect("var");
+        let mut adam = Adam::new(vec![x.clone()], 0.1, 1e-8).expect("adam");
+        // loss = 3*x0 - 0.5*x1: the first Adam step is lr * sign(grad).
+        let loss = (x.as_tensor() * &Tensor::from_slice(&[3.0f32, -0.5], 2, &Device::Cpu).expect("t"))
+            .and_then(|t| t.sum_all())
+            .expect("loss");
+        adam.step(&loss.backward().expect("grads")).expect("step");
+        let after: Vec<f32> = x.as_tensor().to_vec1().expect("values");
+        assert!((after[0] - 0.9).abs() < 1e-6 && (after[1] + 1.9).abs() < 1e-6, "{after:?}");
+        assert_eq!(adam.steps(), 1);
+    }
+
+    #[test]
+    fn clipping_scales_to_the_global_norm() {
+        let a = Var::from_slice(&[0.0f32, 0.0], 2, &Device::Cpu).expect("var");
+        let b = Var::from_slice(&[0.0f32], 1, &Device::Cpu).expect("var");
+        // Gradients (3, 0) and (4): global norm 5.
+        let loss = (a.as_tensor().narrow(0, 0, 1).expect("n") * 3.0)
+            .and_then(|t| t.sum_all())
+            .and_then(|t| t + (b.as_tensor() * 4.0)?.sum_all()?)
+            .expect("loss");
+        let mut grads = loss.backward().expect("grads");
+        let parameters = [a.clone(), b.clone()];
+        let norm = clip_grad_norm(&mut grads, &parameters, 1.0).expect("clip");
+        assert!((norm - 5.0).abs() < 1e-6);
+        let ga: Vec<f32> = grads.get(a.as_tensor()).expect("ga").to_vec1().expect("v");
+        let gb: Vec<f32> = grads.get(b.as_tensor()).expect("gb").to_vec1().expect("v");
+        assert!((ga[0] - 0.6).abs() < 1e-5 && (gb[0] - 0.8).abs() < 1e-5, "{ga:?} {gb:?}");
+        // Under the limit: untouched.
+        let norm = clip_grad_norm(&mut grads, &parameters, 10.0).expect("clip");
+        assert!((norm - 1.0).abs() < 1e-4);
+        let gb: Vec<f32> = grads.get(b.as_tensor()).expect("gb").to_vec1().expect("v");
+        assert!((gb[0] - 0.8).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,485 @@
+//! PPO (clipped surrogate, optionally clipped value loss, entropy bonus, GAE, Adam with
+//! global grad-norm clipping) plus λ · KL(teacher ‖ student) over the advised samples.
+
+use std::collections::HashMap;
+
+use candle_core::{D, DType, Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::buffer::RolloutBuffer;
+use super::encoding::ObservationLayout;
+use super::model::ActorCritic;
+use super::optimizer::{Adam, clip_grad_norm};
+use super::{NUM_ACTIONS, StudentError};
+use crate::env::scene::StudentSpec;
+
+/// Generalised advantage estimates and returns (`advantage + value`) for a step-major
+/// rollout of `num_envs` envs. `dones[i]` means the episode ended with step `i`, so nothing
+/// is bootstrapped across it; `last_values` are the values of the states after the last step.
+pub fn generalized_advantages(
+    rewards: &[f32],
+    values: &[f32],
+    dones: &[bool],
+    last_values: &[f32],
+    num_envs: usize,
+    gamma: f32,
+    gae_lambda: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let samples = rewards.len();
+    let steps = samples / num_envs.max(1);
+    let mut advantages = vec![0.0f32; samples];
+    for (env, &last_value) in last_values.iter().enumerate().take(num_envs) {
+        let mut running = 0.0f32;
+        for step in (0..steps).rev() {
+            let index = step * num_envs + env;
+            let next_value = if step + 1 < steps { values[index + num_envs] } else { last_value };
+            let continues = if dones[index] { 0.0 } else { 1.0 };
+            let delta = rewards[index] + gamma * next_value * continues - values[index];
+            running = delta + gamma * gae_lambda * continues * running;
+            advantages[index] = running;
+        }
+    }
+    let returns = advantages.iter().zip(values).map(|(a, v)| a + v).collect();
+    (advantages, returns)
+}
+
+/// PPO's clipped surrogate, negated for minimising: `-mean(min(r A, clip(r, 1±ε) A))`.
+pub fn clipped_policy_loss(
+    new_log_probs: &Tensor,
+    old_log_probs: &Tensor,
+    advantages: &Tensor,
+    clip: f64,
+) -> Result<Tensor, StudentError> {
+    let ratio = (new_log_probs - old_log_probs)?.exp()?;
+    let unclipped = (&ratio * advantages)?;
+    let clipped = (ratio.clamp(1.0 - clip, 1.0 + clip)? * advantages)?;
+    Ok(unclipped.minimum(&clipped)?.mean_all()?.neg()?)
+}
+
+/// The critic's loss: `mean((V - R)^2)`, or with `clip`, `mean(max((V - R)^2,
+/// (V_old + clip(V - V_old, ±ε) - R)^2))` as in rl-starter-files (torch-ac).
+pub fn value_loss(
+    new_values: &Tensor,
+    old_values: &Tensor,
+    returns: &Tensor,
+    clip: Option<f64>,
+) -> Result<Tensor, StudentError> {
+    let unclipped = (new_values - returns)?.sqr()?;
+    let Some(clip) = clip else { return Ok(unclipped.mean_all()?) };
+    let clipped_values = (old_values + (new_values - old_values)?.clamp(-clip, clip)?)?;
+    let clipped = (clipped_values - returns)?.sqr()?;
+    Ok(unclipped.maximum(&clipped)?.mean_all()?)
+}
+
+/// Mean of KL(teacher ‖ student) = Σ_a p_T (log p_T - log π_S) over the samples whose mask
+/// is 1; 0 when none is. Actions the teacher gives probability 0 add nothing.
+pub fn masked_teacher_kl(
+    student_log_probs: &Tensor,
+    teacher_probs: &Tensor,
+    mask: &Tensor,
+) -> Result<Tensor, StudentError> {
+    let advised = f64::from(mask.sum_all()?.to_scalar::<f32>()?);
+    let teacher_log_probs = teacher_probs.clamp(1e-12, 1.0)?.log()?;
+    let per_sample = (teacher_probs * (teacher_log_probs - student_log_probs)?)?.sum(D::Minus1)?;
+    Ok(((per_sample * mask)?.sum_all()? / advised.max(1.0))?)
+}
+
+/// What the student did in one vectorised step.
+#[derive(Clone, Debug, Default)]
+pub struct StudentStep {
+    pub actions: Vec<u32>,
+    pub log_probs: Vec<f32>,
+    pub values: Vec<f32>,
+    /// The most likely action per env (for agreement with the teacher).
+    pub greedy_actions: Vec<u32>,
+}
+
+/// Averages over the minibatches of one PPO update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct UpdateStats {
+    pub policy_loss: f64,
+    pub value_loss: f64,
+    pub entropy: f64,
+    /// `mean((r - 1) - log r)`, the low-variance estimator of KL(old ‖ new).
+    pub approx_kl: f64,
+    /// Fraction of samples whose ratio was clipped.
+    pub clip_fraction: f64,
+    /// KL(teacher ‖ student) over advised samples; None when no sample was advised.
+    pub teacher_kl: Option<f64>,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+}
+
+/// A ChaCha generator's exact position, to continue its stream after a restart.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RngState {
+    pub seed: [u8; 32],
+    pub stream: u64,
+    /// The 128-bit word position, in decimal (RON has no portable 128-bit integers).
+    pub word_pos: String,
+}
+
+impl RngState {
+    fn of(rng: &ChaCha8Rng) -> RngState {
+        RngState { seed: rng.get_seed(), stream: rng.get_stream(), word_pos: rng.get_word_pos().to_string() }
+    }
+
+    fn generator(&self) -> Result<ChaCha8Rng, StudentError> {
+        let word_pos: u128 =
+            self.word_pos.parse().map_err(|_| StudentError::Config(format!("bad rng word_pos {:?}", self.word_pos)))?;
+        let mut rng = ChaCha8Rng::from_seed(self.seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(word_pos);
+        Ok(rng)
+    }
+}
+
+/// Everything that changes as the student learns: weights, optimizer moments and step
+/// count, and its generator. Tensors are named `param.*`, `adam.first.*`, `adam.second.*`.
+pub struct StudentState {
+    pub tensors: HashMap<String, Tensor>,
+    pub adam_steps: u64,
+    pub rng: RngState,
+}
+
+/// The learner: network, optimiser, hyper-parameters and its own seeded generator (for
+/// sampling actions and shuffling minibatches).
+pub struct Student {
+    model: ActorCritic,
+    optimizer: Adam,
+    spec: StudentSpec,
+    rng: ChaCha8Rng,
+}
+
+impl Student {
+    pub fn new(layout: ObservationLayout, spec: StudentSpec, seed: u64) -> Result<Student, StudentError> {
+        spec.validate().map_err(StudentError::Config)?;
+        let model = ActorCritic::new(layout, spec.encoder, seed)?;
+        let parameters = model.parameters().iter().map(|(_, var)| var.clone()).collect();
+        let optimizer = Adam::new(parameters, spec.lr, spec.adam_eps)?;
+        // A different stream from the weights' so that both can be drawn from one seed.
+        let rng = ChaCha8Rng::seed_from_u64(seed ^ 0x05EE_DAC7);
+        Ok(Student { model, optimizer, spec, rng })
+    }
+
+    pub fn model(&self) -> &ActorCritic {
+        &self.model
+    }
+
+    pub fn spec(&self) -> &StudentSpec {
+        &self.spec
+    }
+
+    /// A snapshot of what learning has changed (for checkpoints).
+    pub fn state(&self) -> StudentState {
+        let (first, second) = self.optimizer.moments();
+        let mut tensors = HashMap::new();
+        for (index, (name, var)) in self.model.parameters().iter().enumerate() {
+            tensors.insert(format!("param.{name}"), var.as_tensor().detach());
+            tensors.insert(format!("adam.first.{name}"), first[index].clone());
+            tensors.insert(format!("adam.second.{name}"), second[index].clone());
+        }
+        StudentState { tensors, adam_steps: self.optimizer.steps(), rng: RngState::of(&self.rng) }
+    }
+
+    /// Puts back a snapshot taken from a student with the same network.
+    pub fn restore(&mut self, state: &StudentState) -> Result<(), StudentError> {
+        let take = |key: String, shape: &[usize]| -> Result<Tensor, StudentError> {
+            let tensor =
+                state.tensors.get(&key).ok_or_else(|| StudentError::Config(format!("missing tensor {key}")))?;
+            if tensor.dims() != shape || tensor.dtype() != DType::F32 {
+                return Err(StudentError::Config(format!(
+                    "tensor {key} is {:?} {:?}, expected f32 {shape:?}",
+                    tensor.dtype(),
+                    tensor.dims()
+                )));
+            }
+            Ok(tensor.clone())
+        };
+        let (mut values, mut first, mut second) = (Vec::new(), Vec::new(), Vec::new());
+        for (name, var) in self.model.parameters() {
+            values.push(take(format!("param.{name}"), var.dims())?);
+            first.push(take(format!("adam.first.{name}"), var.dims())?);
+            second.push(take(format!("adam.second.{name}"), var.dims())?);
+        }
+        let rng = state.rng.generator()?;
+        self.optimizer.restore(state.adam_steps, first, second)?;
+        for ((_, var), value) in self.model.parameters().iter().zip(values) {
+            var.set(&value)?;
+        }
+        self.rng = rng;
+        Ok(())
+    }
+
+    /// Samples one action per observation in `raw` (a whole number of observations).
+    pub fn act(&mut self, raw: &[u8]) -> Result<StudentStep, StudentError> {
+        let input = self.model.input(raw)?;
+        let (logits, values) = self.model.forward(&input)?;
+        let log_probs: Vec<Vec<f32>> = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2()?;
+        let mut step = StudentStep { values: values.to_vec1()?, ..StudentStep::default() };
+        for row in &log_probs {
+            let draw: f32 = self.rng.random();
+            let mut cumulative = 0.0f32;
+            // Falls back to the last action if rounding leaves the draw above the total.
+            let mut action = NUM_ACTIONS - 1;
+            for (index, log_prob) in row.iter().enumerate() {
+                cumulative += log_prob.exp();
+                if draw < cumulative {
+                    action = index;
+                    break;
+                }
+            }
+            let greedy = (0..NUM_ACTIONS).fold(0, |best, i| if row[i] > row[best] { i } else { best });
+            step.actions.push(action as u32);
+            step.log_probs.push(row[action]);
+            step.greedy_actions.push(greedy as u32);
+        }
+        Ok(step)
+    }
+
+    /// State values of the observations in `raw`.
+    pub fn values(&self, raw: &[u8]) -> Result<Vec<f32>, StudentError> {
+        let (_, values) = self.model.forward(&self.model.input(raw)?)?;
+        Ok(values.to_vec1()?)
+    }
+
+    /// One PPO update over a full rollout; `last_values` are the values after its last
+    /// step and `distill_lambda` weights the teacher-KL term.
+    pub fn update(
+        &mut self,
+        rollout: &RolloutBuffer,
+        last_values: &[f32],
+        distill_lambda: f64,
+    ) -> Result<UpdateStats, StudentError> {
+        let spec = self.spec.clone();
+        let samples = rollout.len();
+        if samples == 0 || rollout.rewards.len() != samples {
+            return Err(StudentError::Config("update needs a rollout with an outcome for every decision".into()));
+        }
+        let (advantages, returns) = generalized_advantages(
+            &rollout.rewards,
+            &rollout.values,
+            &rollout.dones,
+            last_values,
+            rollout.num_envs,
+            spec.gamma as f32,
+            spec.gae_lambda as f32,
+        );
+        let device = Device::Cpu;
+        let inputs = self.model.input(&rollout.observations)?;
+        let actions = Tensor::from_slice(&rollout.actions, (samples, 1), &device)?;
+        let old_log_probs = Tensor::from_slice(&rollout.log_probs, samples, &device)?;
+        let old_values = Tensor::from_slice(&rollout.values, samples, &device)?;
+        let returns = Tensor::from_slice(&returns, samples, &device)?;
+        let teacher_flat: Vec<f32> = rollout.teacher_probs.iter().flatten().copied().collect();
+        let teacher_probs = Tensor::from_vec(teacher_flat, (samples, NUM_ACTIONS), &device)?;
+        let mask_values: Vec<f32> = rollout.teacher_mask.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
+        let mask = Tensor::from_slice(&mask_values, samples, &device)?;
+        let parameters: Vec<_> = self.model.parameters().iter().map(|(_, var)| var.clone()).collect();
+
+        let mut order: Vec<u32> = (0..samples as u32).collect();
+        let minibatch = spec.minibatch.min(samples);
+        let mut totals = UpdateStats::default();
+        let (mut teacher_kl_total, mut teacher_kl_batches, mut batches) = (0.0, 0usize, 0usize);
+        for _ in 0..spec.epochs {
+            // Fisher-Yates with the student's own generator.
+            for i in (1..order.len()).rev() {
+                order.swap(i, self.rng.random_range(0..=i));
+            }
+            for chunk in order.chunks(minibatch) {
+                let index = Tensor::from_slice(chunk, chunk.len(), &device)?;
+                let batch_advantages: Vec<f32> = chunk.iter().map(|&i| advantages[i as usize]).collect();
+                let batch_advantages =
+                    if spec.normalize_advantages { normalized(&batch_advantages) } else { batch_advantages };
+                let batch_advantages = Tensor::from_vec(batch_advantages, chunk.len(), &device)?;
+                let (logits, values) = self.model.forward(&inputs.index_select(&index, 0)?)?;
+                let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+                let new_log_probs = log_probs.gather(&actions.index_select(&index, 0)?, 1)?.squeeze(1)?;
+                let batch_old_log_probs = old_log_probs.index_select(&index, 0)?;
+                let entropy = (log_probs.exp()? * &log_probs)?.sum(D::Minus1)?.mean_all()?.neg()?;
+                let policy = clipped_policy_loss(&new_log_probs, &batch_old_log_probs, &batch_advantages, spec.clip)?;
+                let critic = value_loss(
+                    &values,
+                    &old_values.index_select(&index, 0)?,
+                    &returns.index_select(&index, 0)?,
+                    spec.clip_value.then_some(spec.clip),
+                )?;
+                let mut loss = ((&policy - (&entropy * spec.entropy_coef)?)? + (&critic * spec.value_coef)?)?;
+                let batch_mask = mask.index_select(&index, 0)?;
+                let advised = batch_mask.sum_all()?.to_scalar::<f32>()?;
+                if advised > 0.0 {
+                    let kl = masked_teacher_kl(&log_probs, &teacher_probs.index_select(&index, 0)?, &batch_mask)?;
+                    if distill_lambda > 0.0 {
+                        loss = (loss + (&kl * distill_lambda)?)?;
+                    }
+                    teacher_kl_total += f64::from(kl.to_scalar::<f32>()?);
+                    teacher_kl_batches += 1;
+                }
+                let mut grads = loss.backward()?;
+                let grad_norm = clip_grad_norm(&mut grads, &parameters, spec.max_grad_norm)?;
+                self.optimizer.step(&grads)?;
+
+                let log_ratio = (new_log_probs.detach() - batch_old_log_probs)?;
+                let ratio = log_ratio.exp()?;
+                let approx_kl = ((&ratio - 1.0)? - &log_ratio)?.mean_all()?.to_scalar::<f32>()?;
+                let clipped = (ratio - 1.0)?.abs()?.gt(spec.clip)?.to_dtype(DType::F32)?.mean_all()?;
+                totals.policy_loss += f64::from(policy.to_scalar::<f32>()?);
+                totals.value_loss += f64::from(critic.to_scalar::<f32>()?);
+                totals.entropy += f64::from(entropy.to_scalar::<f32>()?);
+                totals.approx_kl += f64::from(approx_kl);
+                totals.clip_fraction += f64::from(clipped.to_scalar::<f32>()?);
+                totals.grad_norm += grad_norm;
+                batches += 1;
+            }
+        }
+        let per_batch = batches.max(1) as f64;
+        Ok(UpdateStats {
+            policy_loss: totals.policy_loss / per_batch,
+            value_loss: totals.value_loss / per_batch,
+            entropy: totals.entropy / per_batch,
+            approx_kl: totals.approx_kl / per_batch,
+            clip_fraction: totals.clip_fraction / per_batch,
+            teacher_kl: (teacher_kl_batches > 0).then(|| teacher_kl_total / teacher_kl_batches as f64),
+            grad_norm: totals.grad_norm / per_batch,
+        })
+    }
+}
+
+/// `(x - mean) / (std + 1e-8)` with the unbiased std, as PyTorch's `.std()`.
+fn normalized(values: &[f32]) -> Vec<f32> {
+    let n = values.len();
+    if n < 2 {
+        return values.to_vec();
+    }
+    let mean = values.iter().sum::<f32>() / n as f32;
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / (n - 1) as f32;
+    let scale = 1.0 / (variance.sqrt() + 1e-8);
+    values.iter().map(|v| (v - mean) * scale).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tensor(values: &[f32]) -> Tensor {
+        Tensor::from_slice(values, values.len(), &Device::Cpu).expect("tensor")
+    }
+
+    fn scalar(t: Tensor) -> f32 {
+        t.to_scalar::<f32>().expect("scalar")
+    }
+
+    fn close(a: f32, b: f32) -> bool {
+        (a - b).abs() < 1e-5
+    }
+
+    #[test]
+    fn gae_matches_hand_computation() {
+        // One env, three steps, the episode ends after step 1; gamma 0.9, lambda 0.8.
+        let rewards = [1.0, 2.0, 0.5];
+        let values = [0.5, 1.0, 2.0];
+        let dones = [false, true, false];
+        let (advantages, returns) = generalized_advantages(&rewards, &values, &dones, &[3.0], 1, 0.9, 0.8);
+        // step 2: delta = 0.5 + 0.9*3.0 - 2.0 = 1.2; A2 = 1.2
+        // step 1: done -> delta = 2.0 - 1.0 = 1.0; A1 = 1.0 (no carry)
+        // step 0: delta = 1.0 + 0.9*1.0 - 0.5 = 1.4; A0 = 1.4 + 0.72*1.0 = 2.12
+        let expected = [2.12, 1.0, 1.2];
+        for (a, e) in advantages.iter().zip(expected) {
+            assert!(close(*a, e), "{advantages:?}");
+        }
+        for ((r, a), v) in returns.iter().zip(expected).zip(values) {
+            assert!(close(*r, a + v));
+        }
+    }
+
+    #[test]
+    fn gae_keeps_envs_apart() {
+        // Two envs, two steps, step-major: env 0 gets rewards, env 1 nothing and ends at once.
+        let rewards = [1.0, 0.0, 1.0, 0.0];
+        let values = [0.0; 4];
+        let dones = [false, true, false, false];
+        let (advantages, _) = generalized_advantages(&rewards, &values, &dones, &[0.0, 10.0], 2, 0.5, 1.0);
+        // env 0: A1 = 1, A0 = 1 + 0.5*1 = 1.5. env 1: A1 = 0.5*10 = 5; A0 = 0 (done).
+        assert_eq!(advantages, vec![1.5, 0.0, 1.0, 5.0]);
+    }
+
+    #[test]
+    fn clipped_policy_loss_matches_hand_computation() {
+        // Ratios e^0.5 = 1.6487 (clipped to 1.2), e^-0.5 = 0.6065 (clipped to 0.8), 1.
+        let new = tensor(&[0.5, -0.5, 0.0]);
+        let old = tensor(&[0.0, 0.0, 0.0]);
+        let advantages = tensor(&[2.0, 2.0, -1.0]);
+        // min(1.6487*2, 1.2*2) = 2.4; min(0.6065*2, 0.8*2) = 1.2131; min(-1, -1) = -1.
+        let expected = -(2.4 + 2.0 * (-0.5f32).exp() - 1.0) / 3.0;
+        let loss = scalar(clipped_policy_loss(&new, &old, &advantages, 0.2).expect("loss"));
+        assert!(close(loss, expected), "{loss} vs {expected}");
+        // Negative advantage with a large ratio: the unclipped (more pessimistic) term wins.
+        let loss = scalar(clipped_policy_loss(&tensor(&[0.5]), &tensor(&[0.0]), &tensor(&[-1.0]), 0.2).expect("l"));
+        assert!(close(loss, 0.5f32.exp()), "{loss}");
+    }
+
+    #[test]
+    fn value_loss_matches_hand_computation() {
+        let new = tensor(&[1.0, 0.0]);
+        let old = tensor(&[0.5, 0.5]);
+        let returns = tensor(&[2.0, 0.4]);
+        // Unclipped: (1-2)^2 = 1, (0-0.4)^2 = 0.16 -> mean 0.58.
+        assert!(close(scalar(value_loss(&new, &old, &returns, None).expect("l")), 0.58));
+        // Clip 0.2: clipped values 0.7, 0.3 -> (0.7-2)^2 = 1.69, (0.3-0.4)^2 = 0.01;
+        // max per sample: 1.69, 0.16 -> mean 0.925.
+        assert!(close(scalar(value_loss(&new, &old, &returns, Some(0.2)).expect("l")), 0.925));
+    }
+
+    #[test]
+    fn teacher_kl_is_masked_and_skips_zero_probabilities() {
+        let student = Tensor::from_slice(&[0.25f32, 0.75, 0.5, 0.5], (2, 2), &Device::Cpu)
+            .and_then(|t| t.log())
+            .expect("log probs");
+        let teacher = Tensor::from_slice(&[1.0f32, 0.0, 0.5, 0.5], (2, 2), &Device::Cpu).expect("teacher");
+        // Sample 0: KL = 1*ln(1/0.25) = ln 4; sample 1: identical, KL = 0.
+        let both = scalar(masked_teacher_kl(&student, &teacher, &tensor(&[1.0, 1.0])).expect("kl"));
+        assert!(close(both, 4f32.ln() / 2.0), "{both}");
+        let first = scalar(masked_teacher_kl(&student, &teacher, &tensor(&[1.0, 0.0])).expect("kl"));
+        assert!(close(first, 4f32.ln()), "{first}");
+        let second = scalar(masked_teacher_kl(&student, &teacher, &tensor(&[0.0, 1.0])).expect("kl"));
+        assert!(close(second, 0.0), "{second}");
+        let none = scalar(masked_teacher_kl(&student, &teacher, &tensor(&[0.0, 0.0])).expect("kl"));
+        assert_eq!(none, 0.0);
+    }
+
+    #[test]
+    fn teacher_kl_gradient_pulls_the_student_towards_the_teacher() {
+        let layout = ObservationLayout { rows: 1, cols: 1, cardinalities: vec![2] };
+        let spec =
+            StudentSpec { encoder: crate::env::scene::EncoderKind::Mlp, entropy_coef: 0.0, ..StudentSpec::default() };
+        let mut student = Student::new(layout, spec, 3).expect("student");
+        // Rewards all zero: PPO's own terms vanish (advantages 0, values near 0); the KL
+        // term alone moves the policy towards action 2.
+        let mut teacher = [0.0f32; NUM_ACTIONS];
+        teacher[2] = 1.0;
+        let mut rollout = RolloutBuffer::new(4, 8, 1);
+        for _ in 0..8 {
+            let step = student.act(&[1, 1, 1, 1]).expect("act");
+            rollout.push_decision(&[1, 1, 1, 1], &step.actions, &step.log_probs, &step.values, &[Some(teacher); 4]);
+            rollout.push_outcome(&[0.0; 4], &[false; 4]);
+        }
+        let before = action_prob(&student, 2);
+        let last = student.values(&[1, 1, 1, 1]).expect("values");
+        let stats = student.update(&rollout, &last, 1.0).expect("update");
+        assert!(stats.teacher_kl.is_some());
+        assert!(action_prob(&student, 2) > before + 0.05, "{before} -> {}", action_prob(&student, 2));
+    }
+
+    fn action_prob(student: &Student, action: usize) -> f32 {
+        let (logits, _) = student.model().forward(&student.model().input(&[1]).expect("input")).expect("forward");
+        let probs: Vec<Vec<f32>> = candle_nn::ops::softmax(&logits, 1).and_then(|p| p.to_vec2()).expect("probs");
+        probs[0][action]
+    }
+
+    #[test]
+    fn normalisation_uses_the_unbiased_std() {
+        let normalized = normalized(&[1.0, 2.0, 3.0]);
+        assert!(close(normalized[0], -1.0) && close(normalized[1], 0.0) && close(normalized[2], 1.0), "{normalized:?}");
+    }
+}

@@ -1,0 +1,399 @@
+//! The training loop: `Trainer` owns the envs, the student and a teacher; `step()` takes one
+//! vectorised env step and `update()` one PPO update, so the app and the CLI drive the same loop.
+
+pub mod checkpoint;
+
+use std::str::FromStr;
+use std::time::Instant;
+
+use crate::env::grid::{Action, Level};
+use crate::env::scene::{Scene, StudentSpec};
+use crate::env::vec_env::{ObservationKind, VecEnv, VecEnvConfig};
+use crate::metrics::{EpisodeWindow, UpdateRecord};
+use crate::student::{
+    ActionDistribution, NoTeacher, ObservationLayout, OracleTeacher, RolloutBuffer, Student, StudentError,
+    TeacherPolicy, distill_lambda,
+};
+
+/// Which teacher advises the student.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TeacherKind {
+    /// Reward only.
+    #[default]
+    None,
+    /// The scripted oracle expert (`skills::oracle_advice`).
+    Oracle,
+}
+
+impl TeacherKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TeacherKind::None => "none",
+            TeacherKind::Oracle => "oracle",
+        }
+    }
+
+    fn build(self, level: &Level) -> Box<dyn TeacherPolicy> {
+        match self {
+            TeacherKind::None => Box::new(NoTeacher),
+            TeacherKind::Oracle => Box::new(OracleTeacher::new(level)),
+        }
+    }
+}
+
+impl FromStr for TeacherKind {
+    type Err = TrainingError;
+    fn from_str(text: &str) -> Result<TeacherKind, TrainingError> {
+        match text {
+            "none" => Ok(TeacherKind::None),
+            "oracle" => Ok(TeacherKind::Oracle),
+            other => Err(TrainingError::Config(format!("unknown teacher {other:?}; expected `none` or `oracle`"))),
+        }
+    }
+}
+
+/// Everything a run needs; `from_scene` reads it off a scene.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerConfig {
+    pub level: Level,
+    pub num_envs: usize,
+    pub max_steps: Option<u32>,
+    pub observation: ObservationKind,
+    pub seed: u64,
+    pub student: StudentSpec,
+    pub teacher: TeacherKind,
+}
+
+impl TrainerConfig {
+    /// The scene's grid level, envs, seed and student; `teacher` chosen by the caller.
+    pub fn from_scene(scene: &Scene, teacher: TeacherKind) -> Result<TrainerConfig, TrainingError> {
+        let grid = scene.grid().ok_or_else(|| TrainingError::Config("training needs a grid scene".into()))?;
+        Ok(TrainerConfig {
+            level: grid.level.clone(),
+            num_envs: grid.num_envs,
+            max_steps: grid.max_steps,
+            observation: ObservationKind::Egocentric,
+            seed: scene.seed,
+            student: scene.student.clone(),
+            teacher,
+        })
+    }
+}
+
+/// Why training could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainingError {
+    #[error(transparent)]
+    Student(#[from] StudentError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// How a student did over some episodes, without learning.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct EvaluationSummary {
+    pub episodes: usize,
+    pub success_rate: f64,
+    pub return_mean: f64,
+    pub length_mean: f64,
+}
+
+/// Decorrelates the student's seed from the envs' (which use the run seed directly).
+const STUDENT_SEED_SALT: u64 = 0xD1E7_5EED_0000_0001;
+
+/// Envs + student + teacher + the running statistics of one run.
+pub struct Trainer {
+    config: TrainerConfig,
+    env: VecEnv,
+    student: Student,
+    teacher: Box<dyn TeacherPolicy>,
+    rollout: RolloutBuffer,
+    /// The teacher's advice for the states the envs show now.
+    advice: Vec<Option<ActionDistribution>>,
+    actions: Vec<Action>,
+    dones: Vec<bool>,
+    frames: u64,
+    updates: u64,
+    episodes: u64,
+    window: EpisodeWindow,
+    /// Samples of the current rollout with advice, and those where the student agreed.
+    advised_samples: u64,
+    agreeing_samples: u64,
+    last_update_at: Option<(Instant, u64)>,
+}
+
+impl Trainer {
+    pub fn new(config: TrainerConfig) -> Result<Trainer, TrainingError> {
+        let env_seed = config.seed;
+        Trainer::with_env_seed(config, env_seed)
+    }
+
+    /// A trainer whose envs draw their episodes from `env_seed` (a resumed run's envs must not
+    /// replay the episodes the run began with).
+    fn with_env_seed(config: TrainerConfig, env_seed: u64) -> Result<Trainer, TrainingError> {
+        config.level.validate().map_err(|err| TrainingError::Config(format!("impossible level {err}")))?;
+        let mut env_config = VecEnvConfig::new(config.level.clone(), config.num_envs, env_seed);
+        env_config.max_steps = config.max_steps;
+        env_config.observation = config.observation;
+        let env = VecEnv::new(env_config);
+        let layout = ObservationLayout::for_env(config.observation, env.world(0));
+        let student = Student::new(layout, config.student.clone(), config.seed ^ STUDENT_SEED_SALT)?;
+        let mut teacher = config.teacher.build(&config.level);
+        let num_envs = env.num_envs();
+        let mut advice = vec![None; num_envs];
+        teacher.advise(&env, &mut advice);
+        let rollout = RolloutBuffer::new(num_envs, config.student.frames_per_env, env.observation_len());
+        Ok(Trainer {
+            config,
+            env,
+            student,
+            teacher,
+            rollout,
+            advice,
+            actions: Vec::with_capacity(num_envs),
+            dones: vec![false; num_envs],
+            frames: 0,
+            updates: 0,
+            episodes: 0,
+            window: EpisodeWindow::default(),
+            advised_samples: 0,
+            agreeing_samples: 0,
+            last_update_at: None,
+        })
+    }
+
+    pub fn config(&self) -> &TrainerConfig {
+        &self.config
+    }
+
+    pub fn env(&self) -> &VecEnv {
+        &self.env
+    }
+
+    pub fn student(&self) -> &Student {
+        &self.student
+    }
+
+    /// Env frames so far (over all envs).
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// The teacher's advice for the states the envs show now.
+    pub fn advice(&self) -> &[Option<ActionDistribution>] {
+        &self.advice
+    }
+
+    /// Whether the rollout is full, so that `update` is due.
+    pub fn rollout_full(&self) -> bool {
+        self.rollout.is_full()
+    }
+
+    /// One vectorised step: the student acts on what every env shows, the envs step, the
+    /// rollout stores it all, and the teacher advises on the new states. Returns whether
+    /// the rollout is now full.
+    pub fn step(&mut self) -> Result<bool, TrainingError> {
+        if self.rollout.is_full() {
+            return Ok(true);
+        }
+        let decision = self.student.act(self.env.observations())?;
+        for (advised, &greedy) in self.advice.iter().zip(&decision.greedy_actions) {
+            if let Some(probs) = advised {
+                self.advised_samples += 1;
+                // Ties count: the oracle spreads its mass over equally short walks.
+                let best = probs.iter().copied().fold(f32::MIN, f32::max);
+                if probs[greedy as usize] >= best - 1e-6 {
+                    self.agreeing_samples += 1;
+                }
+            }
+        }
+        self.rollout.push_decision(
+            self.env.observations(),
+            &decision.actions,
+            &decision.log_probs,
+            &decision.values,
+            &self.advice,
+        );
+        self.actions.clear();
+        for &action in &decision.actions {
+            let action = Action::from_index(action as usize)
+                .ok_or_else(|| TrainingError::Config(format!("the student chose action {action}")))?;
+            self.actions.push(action);
+        }
+        self.env.step(&self.actions);
+        for (done, (&terminated, &truncated)) in
+            self.dones.iter_mut().zip(self.env.terminated().iter().zip(self.env.truncated()))
+        {
+            *done = terminated || truncated;
+        }
+        self.rollout.push_outcome(self.env.rewards(), &self.dones);
+        for episode in self.env.drain_finished() {
+            self.window.push(episode);
+            self.episodes += 1;
+        }
+        self.teacher.advise(&self.env, &mut self.advice);
+        self.frames += self.env.num_envs() as u64;
+        Ok(self.rollout.is_full())
+    }
+
+    /// One PPO update over what the rollout holds (normally a full one), then a fresh rollout.
+    pub fn update(&mut self) -> Result<UpdateRecord, TrainingError> {
+        let last_values = self.student.values(self.env.observations())?;
+        let lambda = distill_lambda(&self.config.student.distill, self.frames);
+        let stats = self.student.update(&self.rollout, &last_values, lambda)?;
+        let samples = self.rollout.len() as f64;
+        self.rollout.clear();
+        self.updates += 1;
+        let now = Instant::now();
+        let fps = match self.last_update_at {
+            Some((then, frames)) => (self.frames - frames) as f64 / now.duration_since(then).as_secs_f64().max(1e-9),
+            None => 0.0,
+        };
+        self.last_update_at = Some((now, self.frames));
+        let record = UpdateRecord {
+            update: self.updates,
+            frames: self.frames,
+            episodes: self.episodes,
+            return_mean: self.window.return_mean(),
+            success_rate: self.window.success_rate(),
+            episode_length: self.window.length_mean(),
+            policy_loss: stats.policy_loss,
+            value_loss: stats.value_loss,
+            entropy: stats.entropy,
+            approx_kl: stats.approx_kl,
+            clip_fraction: stats.clip_fraction,
+            grad_norm: stats.grad_norm,
+            teacher_kl: stats.teacher_kl,
+            lambda,
+            teacher_agreement: (self.advised_samples > 0)
+                .then(|| self.agreeing_samples as f64 / self.advised_samples as f64),
+            teacher_coverage: if samples > 0.0 { self.advised_samples as f64 / samples } else { 0.0 },
+            fps,
+        };
+        self.advised_samples = 0;
+        self.agreeing_samples = 0;
+        Ok(record)
+    }
+
+    /// Steps until the rollout is full, then updates: one point on the learning curve.
+    pub fn train_one_update(&mut self) -> Result<UpdateRecord, TrainingError> {
+        while !self.step()? {}
+        self.update()
+    }
+
+    /// Plays `episodes` episodes with the current student in fresh envs seeded by `seed`
+    /// (sampling its actions, or taking the most likely with `greedy`), without learning.
+    pub fn evaluate(&mut self, episodes: usize, greedy: bool, seed: u64) -> Result<EvaluationSummary, TrainingError> {
+        let mut env_config = VecEnvConfig::new(self.config.level.clone(), self.config.num_envs, seed);
+        env_config.max_steps = self.config.max_steps;
+        env_config.observation = self.config.observation;
+        let mut env = VecEnv::new(env_config);
+        let mut finished = Vec::with_capacity(episodes);
+        let mut actions = Vec::with_capacity(env.num_envs());
+        while finished.len() < episodes {
+            let decision = self.student.act(env.observations())?;
+            let chosen = if greedy { &decision.greedy_actions } else { &decision.actions };
+            actions.clear();
+            for &action in chosen {
+                let action = Action::from_index(action as usize)
+                    .ok_or_else(|| TrainingError::Config(format!("the student chose action {action}")))?;
+                actions.push(action);
+            }
+            env.step(&actions);
+            finished.extend(env.drain_finished());
+        }
+        // Envs finish in any order: keep the first `episodes` so the count is exact.
+        finished.truncate(episodes);
+        let count = finished.len().max(1) as f64;
+        let summary = EvaluationSummary {
+            episodes: finished.len(),
+            success_rate: finished.iter().filter(|e| e.success).count() as f64 / count,
+            return_mean: finished.iter().map(|e| f64::from(e.episode_return)).sum::<f64>() / count,
+            length_mean: finished.iter().map(|e| f64::from(e.length)).sum::<f64>() / count,
+        };
+        Ok(summary)
+    }
+
+    /// Starts the clock for the first update's `fps` (otherwise it reports 0).
+    pub fn start_clock(&mut self) {
+        self.last_update_at = Some((Instant::now(), self.frames));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::scene::EncoderKind;
+
+    fn config(teacher: TeacherKind, encoder: EncoderKind) -> TrainerConfig {
+        TrainerConfig {
+            level: Level::DoorKey { size: 5 },
+            num_envs: 4,
+            max_steps: None,
+            observation: ObservationKind::Egocentric,
+            seed: 11,
+            student: StudentSpec { encoder, frames_per_env: 16, minibatch: 32, ..StudentSpec::default() },
+            teacher,
+        }
+    }
+
+    fn run(config: TrainerConfig, updates: usize) -> Vec<UpdateRecord> {
+        let mut trainer = Trainer::new(config).expect("trainer");
+        (0..updates)
+            .map(|_| {
+                let mut record = trainer.train_one_update().expect("update");
+                record.fps = 0.0; // wall time is the one thing that may differ
+                record
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_seed_same_metrics_bit_for_bit() {
+        for teacher in [TeacherKind::None, TeacherKind::Oracle] {
+            let first = run(config(teacher, EncoderKind::Cnn), 3);
+            let second = run(config(teacher, EncoderKind::Cnn), 3);
+            assert_eq!(first, second, "{teacher:?}");
+            // Serialised too, which is what lands in the log.
+            let as_json = |r: &[UpdateRecord]| serde_json::to_string(r).expect("json");
+            assert_eq!(as_json(&first), as_json(&second));
+        }
+        let mut other_seed = config(TeacherKind::None, EncoderKind::Cnn);
+        other_seed.seed = 12;
+        assert_ne!(run(other_seed, 1), run(config(TeacherKind::None, EncoderKind::Cnn), 1));
+    }
+
+    #[test]
+    fn records_count_frames_and_teacher_coverage() {
+        let records = run(config(TeacherKind::Oracle, EncoderKind::Mlp), 2);
+        assert_eq!(records[1].update, 2);
+        assert_eq!(records[1].frames, 2 * 4 * 16);
+        assert_eq!(records[0].teacher_coverage, 1.0, "the oracle always advises");
+        assert!(records[0].teacher_kl.is_some() && records[0].teacher_agreement.is_some());
+        assert!(records[0].lambda > 0.0 && records[1].lambda < records[0].lambda);
+        let records = run(config(TeacherKind::None, EncoderKind::Mlp), 1);
+        assert_eq!(
+            (records[0].teacher_coverage, records[0].teacher_kl, records[0].teacher_agreement),
+            (0.0, None, None)
+        );
+    }
+
+    #[test]
+    fn trainer_can_move_to_a_worker_thread() {
+        // The app runs updates off the main thread.
+        fn assert_send<T: Send>() {}
+        assert_send::<Trainer>();
+    }
+
+    #[test]
+    fn teacher_names_parse() {
+        assert_eq!("oracle".parse::<TeacherKind>().ok(), Some(TeacherKind::Oracle));
+        assert_eq!("none".parse::<TeacherKind>().ok(), Some(TeacherKind::None));
+        assert!("llm".parse::<TeacherKind>().is_err());
+    }
+}
