@@ -7,7 +7,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "duet", version, about = "An LLM teacher and an RL student learning from each other, live")]
+#[command(
+    name = "duet",
+    version,
+    about = "An LLM teacher and an RL student learning from each other, live",
+    long_about = "An LLM teacher and an RL student learning from each other, live.\n\nWithout a command, duet opens the app on --scene (default scenes/default.ron)."
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
