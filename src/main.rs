@@ -33,6 +33,15 @@ struct AppArgs {
     /// Frames to render before `--screenshot` captures.
     #[arg(long, value_name = "N", default_value_t = 60, requires = "screenshot")]
     frames: u32,
+    /// With --screenshot: also wait for N PPO updates before capturing (for tests).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "screenshot", hide = true)]
+    min_updates: u64,
+    /// How fast training steps at first (+ / - change it).
+    #[arg(long, value_parser = ["watch", "fast", "max"])]
+    speed: Option<String>,
+    /// Append one JSON record per PPO update to DIR/metrics.jsonl, as `duet train` does.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -117,8 +126,12 @@ enum BenchCommand {
 
 #[cfg(feature = "app")]
 fn open_app(args: AppArgs) -> anyhow::Result<ExitCode> {
-    let screenshot = args.screenshot.map(|path| duet::app::ScreenshotRequest { path, frames: args.frames });
-    duet::app::run(duet::app::AppOptions { scene_path: args.scene, screenshot })
+    let screenshot = args.screenshot.map(|path| duet::app::ScreenshotRequest {
+        path,
+        frames: args.frames,
+        min_updates: args.min_updates,
+    });
+    duet::app::run(duet::app::AppOptions { scene_path: args.scene, screenshot, speed: args.speed, out: args.out })
 }
 
 #[cfg(not(feature = "app"))]
@@ -138,7 +151,8 @@ fn single_threaded_candle_by_default() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Some(Command::Train { .. } | Command::Eval { .. })) {
+    // The app too: its updates share two cores with drawing.
+    if matches!(cli.command, None | Some(Command::Train { .. } | Command::Eval { .. })) {
         single_threaded_candle_by_default();
     }
     let result = match cli.command {

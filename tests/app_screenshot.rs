@@ -1,5 +1,5 @@
-//! The app end to end: `duet --screenshot` under Xvfb renders the default scene and saves a
-//! PNG of the window that shows the grid (agent red, goal green); bad scenes fail early.
+//! The app end to end under Xvfb: `duet --screenshot` saves a PNG of the window that shows the
+//! grid (agent red, goal green); the student trains live; bad scenes fail early.
 
 #![cfg(feature = "app")]
 
@@ -135,4 +135,44 @@ fn bad_scene_fails_before_opening_a_window() {
     assert!(!status.success(), "a bad scene must fail; stderr:\n{stderr}");
     let expected = format!("{}:3:5: expected comma", scene.display());
     assert!(stderr.contains(&expected), "expected {expected:?} in stderr:\n{stderr}");
+}
+
+#[test]
+fn the_app_trains_the_student_live() {
+    let xvfb_run = xvfb_run();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shot = dir.path().join("training.png");
+    let out = dir.path().join("run");
+    let mut command = Command::new(xvfb_run);
+    command
+        .args(["-a", "-s", &format!("-screen 0 {}x{}x24", WINDOW.0, WINDOW.1)])
+        .arg("timeout")
+        .arg(APP_TIMEOUT_SECS.to_string())
+        .arg(env!("CARGO_BIN_EXE_duet"))
+        .arg("--scene")
+        .arg(manifest_path("scenes/default.ron"))
+        .args(["--speed", "max", "--out"])
+        .arg(&out)
+        .arg("--screenshot")
+        .arg(&shot)
+        // However slow the machine, the capture waits for the first PPO update to come back.
+        .args(["--frames", "30", "--min-updates", "1"])
+        .current_dir(dir.path());
+    if std::env::var_os("WGPU_BACKEND").is_none() {
+        command.env("WGPU_BACKEND", "vulkan");
+    }
+    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
+    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
+    let status = status.unwrap_or_else(|| panic!("duet did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
+    assert!(status.success(), "duet --speed max --out failed ({status})\n{log}");
+    assert!(shot.is_file(), "no screenshot at {}\n{log}", shot.display());
+
+    // The record the HUD shows is the one the app logs: at least one full rollout's worth.
+    let records = duet::metrics::read_log(out.join("metrics.jsonl")).unwrap_or_else(|err| panic!("{err}\n{log}"));
+    let first = records.first().unwrap_or_else(|| panic!("no update record in metrics.jsonl\n{log}"));
+    assert_eq!(first.update, 1, "{first:?}");
+    assert_eq!(first.frames, 16 * 128, "16 envs x 128 frames per env: {first:?}");
+    assert_eq!(first.teacher_coverage, 1.0, "the app's default teacher is the oracle: {first:?}");
+    let all_output = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(all_output.contains("update 1 took"), "the update came back from the worker thread\n{log}");
 }

@@ -8,8 +8,7 @@ use bevy::prelude::*;
 use super::flash::{Flash, FrameColor, tint_overlay};
 use super::layout::{FOCUS_BORDER, FOCUS_INFO_HEIGHT, SpawnSkeleton, UpdateLayout, ViewLayout, ViewSlots};
 use super::render_grid::{GridPainter, Icon, WorldStyle, paint_icon};
-use super::scripted_policy::PlanStatus;
-use super::simulation::{AgentMotion, AgentPose, EpisodeEnded, FocusedEnv, Simulation, Speed};
+use super::simulation::{AgentMotion, AgentPose, EpisodeEnded, FocusedEnv, Speed, TrainingSnapshot};
 use super::theme;
 use super::world_image::{blank_image, image_from_pixels, repaint};
 use crate::env::grid::Cell;
@@ -183,19 +182,19 @@ fn apply_layout(
 }
 
 fn redraw_world(
-    simulation: Res<Simulation>,
+    snapshot: Res<TrainingSnapshot>,
     focus: Res<FocusedEnv>,
     mut canvas: ResMut<FocusCanvas>,
     mut images: ResMut<Assets<Image>>,
 ) {
-    let env = focus.0.min(simulation.envs.num_envs() - 1);
-    let wanted = (simulation.generation, env);
+    let env = focus.0.min(snapshot.num_envs() - 1);
+    let wanted = (snapshot.generation, env);
     if canvas.drawn == Some(wanted) {
         return;
     }
     let canvas = &mut *canvas;
     let style = WorldStyle { draw_agent: false, highlight_view: true };
-    repaint(&mut images, &canvas.world_image, &mut canvas.painter, simulation.envs.world(env), style);
+    repaint(&mut images, &canvas.world_image, &mut canvas.painter, snapshot.world(env), style);
     canvas.drawn = Some(wanted);
 }
 
@@ -203,7 +202,7 @@ fn redraw_world(
 fn move_agent(
     motion: Res<AgentMotion>,
     focus: Res<FocusedEnv>,
-    simulation: Res<Simulation>,
+    snapshot: Res<TrainingSnapshot>,
     fixed_time: Res<Time<Fixed>>,
     layout: Res<ViewLayout>,
     mut agent: Single<&mut UiTransform, With<AgentOverlay>>,
@@ -211,7 +210,7 @@ fn move_agent(
     let pose = if motion.env == focus.0 {
         motion.from.lerp(motion.to, fixed_time.overstep_fraction().clamp(0.0, 1.0))
     } else {
-        AgentPose::of(simulation.envs.world(focus.0.min(simulation.envs.num_envs() - 1)))
+        AgentPose::of(snapshot.world(focus.0))
     };
     let corner = pose.pos * layout.focus_tile();
     let wanted = UiTransform {
@@ -224,10 +223,10 @@ fn move_agent(
     }
 }
 
-/// "env 3/16   step 12/640   plan: 9 left   carrying yellow key [icon]" and the mission
-/// below it.
+/// "env 3/16   step 12/640   teacher says: forward   carrying yellow key [icon]" and the
+/// mission below it.
 fn update_episode_lines(
-    simulation: Res<Simulation>,
+    snapshot: Res<TrainingSnapshot>,
     focus: Res<FocusedEnv>,
     mut canvas: ResMut<FocusCanvas>,
     mut images: ResMut<Assets<Image>>,
@@ -235,12 +234,11 @@ fn update_episode_lines(
     mut mission: Single<&mut Text, (With<MissionLine>, Without<EpisodeLine>)>,
     mut carried_icon: Single<&mut Visibility, With<CarriedIcon>>,
 ) {
-    let env = focus.0.min(simulation.envs.num_envs() - 1);
-    let world = simulation.envs.world(env);
-    let plan = match simulation.policy.status(env) {
-        Some(PlanStatus::FollowingPlan { actions_left }) => format!("plan: {actions_left} left"),
-        Some(PlanStatus::Random) => "no plan: random".to_owned(),
-        Some(PlanStatus::NotPlanned) | None => "plan: -".to_owned(),
+    let env = focus.0.min(snapshot.num_envs() - 1);
+    let world = snapshot.world(env);
+    let advice = match snapshot.advice.get(env).copied().flatten() {
+        Some(action) => format!("teacher says: {}", action.name()),
+        None => "teacher says: -".to_owned(),
     };
     let carrying = if world.carrying.is_empty() {
         "carrying nothing".to_owned()
@@ -248,9 +246,9 @@ fn update_episode_lines(
         format!("carrying {}", world.carrying.describe())
     };
     let line = format!(
-        "env {}/{}   step {}/{}   {plan}   {carrying}",
+        "env {}/{}   step {}/{}   {advice}   {carrying}",
         env + 1,
-        simulation.envs.num_envs(),
+        snapshot.num_envs(),
         world.step_count,
         world.max_steps
     );

@@ -1,16 +1,20 @@
-//! The header (scene, level, episodes, success rate, steps/s, speed, the policy's honest
-//! label) and the footer with the controls.
+//! The header (scene, level, who learns and who teaches, where training stands from the
+//! trainer's snapshot and latest update record, speed) and the footer with the controls.
 
 use bevy::prelude::*;
 
 use super::layout::{SpawnSkeleton, ViewSlots};
-use super::run_stats::SUCCESS_WINDOW;
-use super::simulation::{Simulation, Speed};
+use super::simulation::{Speed, TrainingSnapshot, WantedTeacher};
 use super::{SceneInfo, theme};
+use crate::env::scene::EncoderKind;
+use crate::training::TeacherKind;
 
-/// What drives the agents, said plainly until the student trains.
-pub const POLICY_LABEL: &str = "policy: scripted planner (student not trained yet)";
-const CONTROLS: &str = "Space  pause / resume     + / -  speed: watch, fast, max     click a thumbnail to focus it";
+const CONTROLS: &str = "Space  pause / resume     + / -  speed: watch, fast, max     T  teacher on / off     \
+                        click a thumbnail to focus it";
+
+/// The badge naming the student and the teacher.
+#[derive(Component)]
+struct RolesLine;
 
 /// The header's statistics line.
 #[derive(Component)]
@@ -20,16 +24,20 @@ struct StatsLine;
 #[derive(Component)]
 struct RunStateSpan;
 
+/// "updating..." after the speed while a PPO update runs (stepping waits for it).
+#[derive(Component)]
+struct UpdatingSpan;
+
 pub struct HudPlugin;
 
 impl Plugin for HudPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, spawn_hud.after(SpawnSkeleton)).add_systems(Update, update_stats);
+        app.add_systems(Startup, spawn_hud.after(SpawnSkeleton)).add_systems(Update, (update_roles, update_stats));
     }
 }
 
 fn spawn_hud(mut commands: Commands, slots: Res<ViewSlots>, info: Res<SceneInfo>) {
-    // In a narrow window the title gives way (clipped) and the policy label stays whole.
+    // In a narrow window the title gives way (clipped) and the roles badge stays whole.
     let title = commands
         .spawn(Node { flex_shrink: 1.0, min_width: px(0), overflow: Overflow::clip(), ..default() })
         .with_children(|title| {
@@ -47,7 +55,7 @@ fn spawn_hud(mut commands: Commands, slots: Res<ViewSlots>, info: Res<SceneInfo>
                 ));
         })
         .id();
-    let policy = commands
+    let roles = commands
         .spawn((
             Node {
                 flex_shrink: 0.0,
@@ -56,11 +64,12 @@ fn spawn_hud(mut commands: Commands, slots: Res<ViewSlots>, info: Res<SceneInfo>
                 border_radius: BorderRadius::all(px(4)),
                 ..default()
             },
-            BorderColor::all(theme::WARNING),
+            BorderColor::all(theme::ACCENT),
             children![(
-                Text::new(POLICY_LABEL),
+                RolesLine,
+                Text::new(""),
                 theme::font(theme::BODY_SIZE),
-                TextColor(theme::WARNING),
+                TextColor(theme::TEXT),
                 TextLayout::no_wrap()
             )],
         ))
@@ -73,11 +82,12 @@ fn spawn_hud(mut commands: Commands, slots: Res<ViewSlots>, info: Res<SceneInfo>
             column_gap: px(16),
             ..default()
         })
-        .add_children(&[title, policy])
+        .add_children(&[title, roles])
         .id();
     let stats = commands
         .spawn((StatsLine, Text::new(""), theme::font(theme::BODY_SIZE), TextColor(theme::TEXT), TextLayout::no_wrap()))
         .with_child((RunStateSpan, TextSpan::new(""), theme::font(theme::BODY_SIZE), TextColor(theme::ACCENT)))
+        .with_child((UpdatingSpan, TextSpan::new(""), theme::font(theme::BODY_SIZE), TextColor(theme::WARNING)))
         .id();
     commands.entity(slots.header).add_children(&[title_row, stats]);
     let controls =
@@ -85,26 +95,50 @@ fn spawn_hud(mut commands: Commands, slots: Res<ViewSlots>, info: Res<SceneInfo>
     commands.entity(slots.footer).add_child(controls);
 }
 
+/// "student: PPO (CNN)    teacher: oracle (lambda 0.83)"; a toggle not applied yet (the
+/// trainer is paused or updating) says so.
+fn update_roles(
+    snapshot: Res<TrainingSnapshot>,
+    wanted: Res<WantedTeacher>,
+    mut line: Single<&mut Text, With<RolesLine>>,
+) {
+    let encoder = match snapshot.encoder {
+        EncoderKind::Cnn => "CNN",
+        EncoderKind::Mlp => "MLP",
+    };
+    let teacher = match snapshot.teacher {
+        TeacherKind::None => "none".to_owned(),
+        TeacherKind::Oracle => format!("oracle (lambda {:.2})", snapshot.lambda),
+    };
+    let pending = if wanted.0 == snapshot.teacher { String::new() } else { format!(", {} next", wanted.0.name()) };
+    let text = format!("student: PPO ({encoder})    teacher: {teacher}{pending}");
+    if line.0 != text {
+        line.0 = text;
+    }
+}
+
 fn update_stats(
-    simulation: Res<Simulation>,
+    snapshot: Res<TrainingSnapshot>,
     speed: Res<Speed>,
     virtual_time: Res<Time<Virtual>>,
-    real_time: Res<Time<Real>>,
     mut line: Single<&mut Text, With<StatsLine>>,
-    mut state: Single<&mut TextSpan, With<RunStateSpan>>,
+    mut state: Single<&mut TextSpan, (With<RunStateSpan>, Without<UpdatingSpan>)>,
+    mut updating: Single<&mut TextSpan, (With<UpdatingSpan>, Without<RunStateSpan>)>,
 ) {
-    let stats = &simulation.stats;
-    let (successes, recent) = stats.recent_success();
-    let success = if recent == 0 {
-        "success -".to_owned()
-    } else {
-        format!("success {:.0}% of last {}", 100.0 * successes as f64 / recent as f64, recent.min(SUCCESS_WINDOW))
+    let percent = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{:.0}%", 100.0 * v));
+    let latest = snapshot.latest.as_ref();
+    let success = match snapshot.success_rate {
+        Some(rate) => format!("{:.0}% of last {}", 100.0 * rate, snapshot.window_episodes),
+        None => "-".to_owned(),
     };
-    let steps_per_sec = stats.steps_per_sec(real_time.elapsed_secs_f64()).round() as u64;
+    // Sized to fit a 1280-pixel window with the speed and "updating..." after it.
     let text = format!(
-        "episodes {}    {success}    {} env steps/s    ",
-        thousands(stats.episodes()),
-        thousands(steps_per_sec)
+        "frames {}   updates {}   success {success}   return {}   agreement {}   fps {}   ",
+        thousands(snapshot.frames),
+        snapshot.updates,
+        snapshot.return_mean.map_or("-".to_owned(), |v| format!("{v:.2}")),
+        percent(latest.and_then(|record| record.teacher_agreement)),
+        latest.map_or("-".to_owned(), |record| thousands(record.fps.round() as u64)),
     );
     if line.0 != text {
         line.0 = text;
@@ -112,6 +146,10 @@ fn update_stats(
     let run_state = if virtual_time.is_paused() { "paused".to_owned() } else { format!("speed: {}", speed.label()) };
     if state.0 != run_state {
         state.0 = run_state;
+    }
+    let updating_text = if snapshot.updating { "   updating..." } else { "" };
+    if updating.0 != updating_text {
+        updating.0 = updating_text.to_owned();
     }
 }
 

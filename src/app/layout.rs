@@ -1,10 +1,10 @@
 //! The window's layout: a header, the focused env large on the left, the mosaic of all envs
-//! on the right, a footer. Sizes are whole tiles of physical pixels, so grids stay crisp.
+//! and the learning curve under it on the right, a footer. Sizes are whole tiles of physical pixels, so grids stay crisp.
 
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 
-use super::simulation::Simulation;
+use super::simulation::TrainingSnapshot;
 use super::{WINDOW_SIZE, theme};
 
 /// Space around everything (logical pixels, as are the other constants).
@@ -19,6 +19,9 @@ pub const FOCUS_BORDER: f32 = 3.0;
 /// The line above the mosaic.
 pub const MOSAIC_TITLE_HEIGHT: f32 = 52.0;
 pub const THUMBNAIL_GAP: f32 = 8.0;
+/// The learning curve's strip under the mosaic, and the space above it.
+pub const CURVE_HEIGHT: f32 = 120.0;
+pub const CURVE_GAP: f32 = 12.0;
 pub const THUMBNAIL_BORDER: f32 = 2.0;
 /// Envs beyond this many get no thumbnail (a scene may run thousands).
 pub const MAX_THUMBNAILS: usize = 64;
@@ -39,6 +42,8 @@ pub struct ViewLayout {
     pub thumbnail_size: Vec2,
     pub columns: u16,
     pub thumbnails: usize,
+    /// The learning curve's strip, in logical pixels from the window's top left.
+    pub curve: Rect,
 }
 
 impl ViewLayout {
@@ -52,8 +57,12 @@ impl ViewLayout {
         let focus_tile_px = whole_tile(focus_room, cells, scale_factor);
         let focus_size = cells * focus_tile_px as f32 / scale_factor;
 
-        let mosaic_room =
-            Vec2::new(body.x - focus_size.x - 2.0 * FOCUS_BORDER - COLUMN_GAP, body.y - MOSAIC_TITLE_HEIGHT);
+        let mosaic_room = Vec2::new(
+            body.x - focus_size.x - 2.0 * FOCUS_BORDER - COLUMN_GAP,
+            body.y - MOSAIC_TITLE_HEIGHT - CURVE_GAP - CURVE_HEIGHT,
+        )
+        .max(Vec2::ONE);
+
         let thumbnails = num_envs.clamp(1, MAX_THUMBNAILS);
         let (columns, thumbnail_tile_px) = (1..=thumbnails)
             .map(|columns| {
@@ -66,14 +75,24 @@ impl ViewLayout {
             })
             // The largest tiles; among equals the fewest columns.
             .fold((1, 0), |best, next| if next.1 > best.1 { next } else { best });
+        let thumbnail_size = cells * thumbnail_tile_px as f32 / scale_factor;
+        // Under the thumbnails and as wide as their grid, just above the footer.
+        let grid_width =
+            columns as f32 * (thumbnail_size.x + 2.0 * THUMBNAIL_BORDER) + (columns - 1) as f32 * THUMBNAIL_GAP;
+        let curve_min = Vec2::new(
+            MARGIN + focus_size.x + 2.0 * FOCUS_BORDER + COLUMN_GAP,
+            window.y - MARGIN - FOOTER_HEIGHT - CURVE_HEIGHT,
+        );
+        let curve_max = Vec2::new(curve_min.x + grid_width, window.y - MARGIN - FOOTER_HEIGHT).max(curve_min);
         ViewLayout {
             scale_factor,
             focus_tile_px,
             focus_size,
             thumbnail_tile_px,
-            thumbnail_size: cells * thumbnail_tile_px as f32 / scale_factor,
+            thumbnail_size,
             columns: columns as u16,
             thumbnails,
+            curve: Rect::from_corners(curve_min, curve_max),
         }
     }
 
@@ -112,9 +131,9 @@ impl Plugin for LayoutPlugin {
     fn build(&self, app: &mut App) {
         let window = Vec2::new(WINDOW_SIZE.0 as f32, WINDOW_SIZE.1 as f32);
         let (grid, num_envs) = {
-            let simulation = app.world().resource::<Simulation>();
-            let world = simulation.envs.world(0);
-            ((world.width(), world.height()), simulation.envs.num_envs())
+            let snapshot = app.world().resource::<TrainingSnapshot>();
+            let world = snapshot.world(0);
+            ((world.width(), world.height()), snapshot.num_envs())
         };
         app.insert_resource(ViewLayout::compute(window, 1.0, grid, num_envs))
             .add_systems(Startup, spawn_skeleton.in_set(SpawnSkeleton))
@@ -166,15 +185,15 @@ fn spawn_skeleton(mut commands: Commands) {
 
 fn follow_window(
     window: Single<&Window, With<PrimaryWindow>>,
-    simulation: Res<Simulation>,
+    snapshot: Res<TrainingSnapshot>,
     mut layout: ResMut<ViewLayout>,
 ) {
-    let world = simulation.envs.world(0);
+    let world = snapshot.world(0);
     let computed = ViewLayout::compute(
         window.resolution.size(),
         window.resolution.scale_factor(),
         (world.width(), world.height()),
-        simulation.envs.num_envs(),
+        snapshot.num_envs(),
     );
     layout.set_if_neq(computed);
 }
@@ -195,6 +214,14 @@ mod tests {
         assert!(used <= window.x, "{used} > {}", window.x);
         let focus_height = HEADER_HEIGHT + FOOTER_HEIGHT + 2.0 * MARGIN + FOCUS_INFO_HEIGHT + layout.focus_size.y;
         assert!(focus_height + 2.0 * FOCUS_BORDER <= window.y);
+        // The curve sits under the thumbnails, as wide as the mosaic's column.
+        let thumbnails_bottom = HEADER_HEIGHT
+            + MARGIN
+            + MOSAIC_TITLE_HEIGHT
+            + 4.0 * (layout.thumbnail_size.y + 2.0 * THUMBNAIL_BORDER)
+            + 3.0 * THUMBNAIL_GAP;
+        assert!(layout.curve.min.y >= thumbnails_bottom + CURVE_GAP, "{layout:?}");
+        assert_eq!(layout.curve.width(), mosaic_width, "{layout:?}");
     }
 
     #[test]

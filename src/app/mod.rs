@@ -1,9 +1,10 @@
-//! The desktop app (Bevy + UI): a live MiniGrid viewer of a scene's parallel envs.
-//! Thin systems over the layers below; all simulation goes through `VecEnv`.
+//! The desktop app (Bevy + UI): the scene's PPO student training live, its parallel envs drawn
+//! as they step. Thin systems over the layers below; all learning goes through `Trainer`.
 //!
-//! Modules: `simulation` steps the envs in `FixedUpdate`; `layout` sizes the view from the
-//! window; `focus_view`, `mosaic`, `hud` and `flash` draw; `render_grid` rasterises worlds
-//! (`world_image` puts them in Bevy images); `scripted_policy` is the stand-in policy;
+//! Modules: `simulation` steps the trainer in `FixedUpdate` and publishes a snapshot;
+//! `ppo_worker` runs PPO updates on their own thread; `layout` sizes the view from the
+//! window; `focus_view`, `mosaic`, `hud`, `learning_curve` and `flash` draw; `render_grid` rasterises worlds
+//! (`world_image` puts them in Bevy images); `frame_times` measures frames during updates;
 //! `screenshot` serves `--screenshot`.
 
 // Bevy system signatures name their queries in full; splitting them into aliases hides more
@@ -12,13 +13,14 @@
 
 mod flash;
 mod focus_view;
+mod frame_times;
 mod hud;
 mod layout;
+mod learning_curve;
 mod mosaic;
+mod ppo_worker;
 mod render_grid;
-mod run_stats;
 mod screenshot;
-pub mod scripted_policy;
 mod simulation;
 mod theme;
 mod world_image;
@@ -33,7 +35,7 @@ use bevy::window::{PresentMode, WindowResizeConstraints, WindowResolution};
 pub use screenshot::ScreenshotRequest;
 
 use crate::env::scene::{DEFAULT_SCENE_FILE, Scene};
-use crate::env::vec_env::VecEnvConfig;
+use crate::training::{TeacherKind, Trainer, TrainerConfig};
 
 /// The window's size in logical pixels.
 pub const WINDOW_SIZE: (u32, u32) = (1280, 800);
@@ -50,7 +52,14 @@ pub struct AppOptions {
     pub scene_path: Option<PathBuf>,
     /// Render this many frames, save a screenshot and exit (for tests).
     pub screenshot: Option<ScreenshotRequest>,
+    /// `watch`, `fast` or `max`; `None` starts at `watch`.
+    pub speed: Option<String>,
+    /// Append one JSON record per PPO update to `DIR/metrics.jsonl`, as `duet train` does.
+    pub out: Option<PathBuf>,
 }
+
+/// Who advises the student when the app opens (`T` toggles it).
+const APP_TEACHER: TeacherKind = TeacherKind::Oracle;
 
 /// What the app shows about the loaded scene.
 #[derive(Resource, Clone, Debug)]
@@ -66,9 +75,19 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
     let Some(grid) = scene.grid() else {
         anyhow::bail!("{source}: the app shows grid scenes only");
     };
-    let mut config = VecEnvConfig::new(grid.level.clone(), grid.num_envs, scene.seed);
-    config.max_steps = grid.max_steps;
     let info = SceneInfo { name: scene.name.clone(), level: grid.level.name(), num_envs: grid.num_envs };
+    let speed = match options.speed.as_deref() {
+        None => simulation::Speed::default(),
+        Some(name) => simulation::Speed::from_name(name)
+            .with_context(|| format!("unknown speed {name:?}; expected watch, fast or max"))?,
+    };
+    // Built as `duet train` builds it, so the app and headless runs train the same way.
+    let mut trainer = Trainer::new(TrainerConfig::from_scene(&scene, APP_TEACHER)?)
+        .with_context(|| format!("{source}: building the trainer"))?;
+    let metrics_log = ppo_worker::AppMetricsLog::create_in(options.out.as_deref())?;
+    let worker = ppo_worker::UpdateWorker::spawn()?;
+    trainer.start_clock();
+    let snapshot = simulation::TrainingSnapshot::of(&trainer);
 
     let screenshot_mode = options.screenshot.is_some();
     let mut resolution = WindowResolution::new(WINDOW_SIZE.0, WINDOW_SIZE.1);
@@ -92,13 +111,20 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
     app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
         .insert_resource(ClearColor(theme::BACKGROUND))
         .insert_resource(info)
+        .insert_resource(simulation::LiveTrainer::new(trainer))
+        .insert_resource(snapshot)
+        .insert_resource(worker)
+        .insert_resource(metrics_log)
         .add_plugins((
-            simulation::SimulationPlugin { config, seed: scene.seed },
+            simulation::SimulationPlugin { speed },
+            ppo_worker::PpoWorkerPlugin,
+            frame_times::FrameTimesPlugin,
             layout::LayoutPlugin,
             hud::HudPlugin,
             focus_view::FocusViewPlugin,
             mosaic::MosaicPlugin,
             flash::FlashPlugin,
+            learning_curve::LearningCurvePlugin,
         ));
     if let Some(request) = options.screenshot {
         request.prepare()?;

@@ -8,7 +8,7 @@ use super::layout::{
     MAX_THUMBNAILS, SpawnSkeleton, THUMBNAIL_BORDER, THUMBNAIL_GAP, UpdateLayout, ViewLayout, ViewSlots,
 };
 use super::render_grid::{GridPainter, WorldStyle};
-use super::simulation::{EpisodeEnded, FocusedEnv, Simulation, Speed};
+use super::simulation::{EpisodeEnded, FocusedEnv, Speed, TrainingSnapshot};
 use super::theme;
 use super::world_image::{blank_image, repaint};
 
@@ -49,10 +49,10 @@ fn spawn_mosaic(
     mut commands: Commands,
     slots: Res<ViewSlots>,
     layout: Res<ViewLayout>,
-    simulation: Res<Simulation>,
+    snapshot: Res<TrainingSnapshot>,
     mut images: ResMut<Assets<Image>>,
 ) {
-    let num_envs = simulation.envs.num_envs();
+    let num_envs = snapshot.num_envs();
     let shown = num_envs.min(MAX_THUMBNAILS);
     let title = if shown < num_envs {
         format!("{num_envs} envs (first {shown} shown) - click one to focus it")
@@ -121,16 +121,20 @@ fn apply_layout(
     }
 }
 
-fn redraw_thumbnails(simulation: Res<Simulation>, mut canvas: ResMut<MosaicCanvas>, mut images: ResMut<Assets<Image>>) {
-    if canvas.drawn == Some(simulation.generation) {
+fn redraw_thumbnails(
+    snapshot: Res<TrainingSnapshot>,
+    mut canvas: ResMut<MosaicCanvas>,
+    mut images: ResMut<Assets<Image>>,
+) {
+    if canvas.drawn == Some(snapshot.generation) {
         return;
     }
     let canvas = &mut *canvas;
     let style = WorldStyle { draw_agent: true, highlight_view: true };
     for (env, handle) in canvas.images.iter().enumerate() {
-        repaint(&mut images, handle, &mut canvas.painter, simulation.envs.world(env), style);
+        repaint(&mut images, handle, &mut canvas.painter, snapshot.world(env), style);
     }
-    canvas.drawn = Some(simulation.generation);
+    canvas.drawn = Some(snapshot.generation);
 }
 
 fn focus_on_click(clicked: Query<(&Interaction, &Thumbnail), Changed<Interaction>>, mut focus: ResMut<FocusedEnv>) {

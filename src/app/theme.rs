@@ -17,7 +17,7 @@ pub const ACCENT: Color = Color::srgb(0.361, 0.616, 1.0);
 pub const TEXT: Color = Color::srgb(0.902, 0.910, 0.925);
 /// Secondary text.
 pub const TEXT_DIM: Color = Color::srgb(0.545, 0.576, 0.631);
-/// What the user must not miss (the policy is a stand-in).
+/// What the user must not miss (a PPO update in progress).
 pub const WARNING: Color = Color::srgb(0.957, 0.702, 0.224);
 /// Episode ended in success / in failure.
 pub const SUCCESS: Color = Color::srgb(0.227, 0.839, 0.408);

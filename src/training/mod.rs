@@ -184,6 +184,28 @@ impl Trainer {
         self.updates
     }
 
+    /// Episodes finished so far (over all envs).
+    pub fn episodes(&self) -> u64 {
+        self.episodes
+    }
+
+    /// The last `EPISODE_WINDOW` finished episodes, oldest first (what records average over).
+    pub fn recent_episodes(&self) -> &EpisodeWindow {
+        &self.window
+    }
+
+    /// Switches who advises from the next step on (the app's teacher toggle). The new teacher
+    /// advises on the states the envs show now, so the next sample is advised consistently;
+    /// samples already in the rollout keep the advice they had.
+    pub fn set_teacher(&mut self, teacher: TeacherKind) {
+        if teacher == self.config.teacher {
+            return;
+        }
+        self.config.teacher = teacher;
+        self.teacher = teacher.build(&self.config.level);
+        self.teacher.advise(&self.env, &mut self.advice);
+    }
+
     /// The teacher's advice for the states the envs show now.
     pub fn advice(&self) -> &[Option<ActionDistribution>] {
         &self.advice
@@ -388,6 +410,20 @@ mod tests {
         // The app runs updates off the main thread.
         fn assert_send<T: Send>() {}
         assert_send::<Trainer>();
+    }
+
+    #[test]
+    fn set_teacher_switches_advice_at_once() {
+        let mut trainer = Trainer::new(config(TeacherKind::Oracle, EncoderKind::Mlp)).expect("trainer");
+        assert!(trainer.advice().iter().all(Option::is_some));
+        trainer.set_teacher(TeacherKind::None);
+        assert_eq!(trainer.config().teacher, TeacherKind::None);
+        assert!(trainer.advice().iter().all(Option::is_none));
+        trainer.step().expect("step");
+        trainer.set_teacher(TeacherKind::Oracle);
+        assert!(trainer.advice().iter().all(Option::is_some));
+        let record = trainer.train_one_update().expect("update");
+        assert!(record.teacher_coverage > 0.0 && record.teacher_coverage < 1.0, "{record:?}");
     }
 
     #[test]
