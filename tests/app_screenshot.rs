@@ -31,6 +31,25 @@ fn xvfb_run() -> PathBuf {
     })
 }
 
+/// `duet` on the default scene inside a virtual X display of the window's size, with an inner
+/// time limit; callers add their own flags.
+fn app_under_xvfb(working_dir: &Path) -> Command {
+    let mut command = Command::new(xvfb_run());
+    command
+        .args(["-a", "-s", &format!("-screen 0 {}x{}x24", WINDOW.0, WINDOW.1)])
+        .arg("timeout")
+        .arg(APP_TIMEOUT_SECS.to_string())
+        .arg(env!("CARGO_BIN_EXE_duet"))
+        .arg("--scene")
+        .arg(manifest_path("scenes/default.ron"))
+        .current_dir(working_dir);
+    // Software Vulkan (Mesa lavapipe) works under Xvfb; a caller may choose otherwise.
+    if std::env::var_os("WGPU_BACKEND").is_none() {
+        command.env("WGPU_BACKEND", "vulkan");
+    }
+    command
+}
+
 /// Runs `command`, killing it after `limit`; the output so far either way.
 fn run_with_limit(mut command: Command, limit: Duration) -> (Option<std::process::ExitStatus>, Output) {
     let mut child = command
@@ -78,25 +97,10 @@ fn read_png(path: &Path) -> (u32, u32, Vec<u8>) {
 
 #[test]
 fn screenshot_of_the_default_scene_shows_the_grid() {
-    let xvfb_run = xvfb_run();
     let dir = tempfile::tempdir().expect("temp dir");
     let shot = dir.path().join("shot.png");
-    let mut command = Command::new(xvfb_run);
-    command
-        .args(["-a", "-s", &format!("-screen 0 {}x{}x24", WINDOW.0, WINDOW.1)])
-        .arg("timeout")
-        .arg(APP_TIMEOUT_SECS.to_string())
-        .arg(env!("CARGO_BIN_EXE_duet"))
-        .arg("--scene")
-        .arg(manifest_path("scenes/default.ron"))
-        .arg("--screenshot")
-        .arg(&shot)
-        .args(["--frames", "60"])
-        .current_dir(dir.path());
-    // Software Vulkan (Mesa lavapipe) works under Xvfb; a caller may choose otherwise.
-    if std::env::var_os("WGPU_BACKEND").is_none() {
-        command.env("WGPU_BACKEND", "vulkan");
-    }
+    let mut command = app_under_xvfb(dir.path());
+    command.arg("--screenshot").arg(&shot).args(["--frames", "60"]);
     let started = Instant::now();
     let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
     let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
@@ -139,28 +143,17 @@ fn bad_scene_fails_before_opening_a_window() {
 
 #[test]
 fn the_app_trains_the_student_live() {
-    let xvfb_run = xvfb_run();
     let dir = tempfile::tempdir().expect("temp dir");
     let shot = dir.path().join("training.png");
     let out = dir.path().join("run");
-    let mut command = Command::new(xvfb_run);
+    let mut command = app_under_xvfb(dir.path());
     command
-        .args(["-a", "-s", &format!("-screen 0 {}x{}x24", WINDOW.0, WINDOW.1)])
-        .arg("timeout")
-        .arg(APP_TIMEOUT_SECS.to_string())
-        .arg(env!("CARGO_BIN_EXE_duet"))
-        .arg("--scene")
-        .arg(manifest_path("scenes/default.ron"))
         .args(["--speed", "max", "--out"])
         .arg(&out)
         .arg("--screenshot")
         .arg(&shot)
         // However slow the machine, the capture waits for the first PPO update to come back.
-        .args(["--frames", "30", "--min-updates", "1"])
-        .current_dir(dir.path());
-    if std::env::var_os("WGPU_BACKEND").is_none() {
-        command.env("WGPU_BACKEND", "vulkan");
-    }
+        .args(["--frames", "30", "--min-updates", "1"]);
     let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
     let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
     let status = status.unwrap_or_else(|| panic!("duet did not finish within {HARNESS_TIMEOUT:?}\n{log}"));

@@ -1361,6 +1361,19 @@ def check_extra(out_dir, env_ids):
         print(" ".join(f"{int(c[k]):>7}" for k in cols) + f"  {env_id}")
 
 
+def record_all(env_ids, record, out):
+    """Record every env id with `record` into `out`, one gzipped JSONL file each."""
+    out.mkdir(parents=True, exist_ok=True)
+    grand = 0
+    for env_id in env_ids:
+        trajs = record(env_id)
+        n = sum(len(t["steps"]) for t in trajs)
+        grand += n
+        write_gz_jsonl(out / f"{env_id}.jsonl.gz", trajs)
+        print(f"{env_id:36s} trajectories={len(trajs):4d} steps={n:6d}", flush=True)
+    print(f"total steps: {grand}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     root = Path(__file__).resolve().parent.parent
@@ -1376,28 +1389,12 @@ def main():
         out = Path(args.out or root / "tests" / "fixtures" / "minigrid-extra")
         ids = usable_extra_ids(args.only or EXTRA_ENV_IDS)
         if not args.check_only:
-            out.mkdir(parents=True, exist_ok=True)
-            grand = 0
-            for env_id in ids:
-                trajs = record_extra_env(env_id)
-                n = sum(len(t["steps"]) for t in trajs)
-                grand += n
-                write_gz_jsonl(out / f"{env_id}.jsonl.gz", trajs)
-                print(f"{env_id:36s} trajectories={len(trajs):4d} steps={n:6d}", flush=True)
-            print(f"total steps: {grand}")
+            record_all(ids, record_extra_env, out)
         check_extra(out, ids)
         return
     out = Path(args.out or root / "tests" / "fixtures" / "minigrid")
     if not args.check_only:
-        out.mkdir(parents=True, exist_ok=True)
-        grand = 0
-        for env_id in ENV_IDS:
-            trajs = record_env(env_id)
-            n = sum(len(t["steps"]) for t in trajs)
-            grand += n
-            write_gz_jsonl(out / f"{env_id}.jsonl.gz", trajs)
-            print(f"{env_id:36s} trajectories={len(trajs):4d} steps={n:6d}", flush=True)
-        print(f"total steps: {grand}")
+        record_all(ENV_IDS, record_env, out)
     check(out)
     replay_check(out)
 
