@@ -99,11 +99,12 @@ fn collect_finished_updates(
     for FinishedUpdate { trainer, result, took } in worker.finished.try_iter() {
         match result {
             Ok(record) => {
-                if let Some(log) = &mut log.0
-                    && let Err(error) = log.append(&record)
+                if let Some(metrics) = &mut log.0
+                    && let Err(error) = metrics.append(&record)
                 {
-                    error!("{error}");
-                    exit.write(AppExit::error());
+                    // Training goes on; only the file stops growing.
+                    error!("{error}; metrics are no longer written");
+                    log.0 = None;
                 }
                 info!(
                     "update {} took {:.0} ms; longest frame during updates so far {:.1} ms",
