@@ -260,16 +260,7 @@ def facing(target):
 
 def face(ep, target, avoid=("lava", "goal"), cap=300):
     """Walk (opening doors on the way) until facing target.  False if impossible/done."""
-    for _ in range(cap):
-        if ep.done:
-            return False
-        a = first_action(ep.u, facing(target), avoid)
-        if a == "here":
-            return True
-        if a is None:
-            return False
-        ep.step(a)
-    return False
+    return face_where(ep, facing(target), avoid, cap=cap)
 
 
 def front(ep):

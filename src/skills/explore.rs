@@ -66,7 +66,7 @@ fn reveals_unknown(map: &KnownMap, lookout: &mut GridWorld, pose: Pose) -> bool 
     lookout.agent_pos = pose.pos;
     lookout.agent_dir = pose.dir;
     let view = lookout.agent_view_size.min(MAX_VIEW);
-    let (_, visible) = lookout.visible_view();
+    let visible = lookout.visible_mask();
     (0..view).any(|vx| {
         (0..view).any(|vy| {
             let p = lookout.view_to_world(vx as i32, vy as i32);

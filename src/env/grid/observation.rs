@@ -1,7 +1,6 @@
 //! The agent's observations: MiniGrid's egocentric partial view (exact visibility rules and
 //! rotation), and LLM4Teach's whole-grid *historical* view with a persistent fog of war.
 
-use super::object::Cell;
 use super::world::{DIR_TO_VEC, GridWorld, Pos};
 
 /// Largest supported `agent_view_size` (MiniGrid levels use 3..=7; BabyAI up to 7).
@@ -26,47 +25,26 @@ impl GridWorld {
         Pos::new(tx + vx * rx - vy * dx, ty + vx * ry - vy * dy)
     }
 
-    /// Which view cells are visible: MiniGrid's `process_vis` (row by row upward from the
-    /// agent, a left-to-right then a right-to-left pass, opaque cells seen but stopping sight).
-    /// Returns the view's cells (off-grid as walls) and the mask, both indexed `[vx][vy]`.
-    pub fn visible_view(&self) -> ([[Cell; MAX_VIEW]; MAX_VIEW], [[bool; MAX_VIEW]; MAX_VIEW]) {
+    /// Which view cells are visible, indexed `[vx][vy]`: MiniGrid's `process_vis` (row by row
+    /// upward from the agent, opaque cells seen but stopping sight), as `write_observation`
+    /// applies it.
+    pub fn visible_mask(&self) -> [[bool; MAX_VIEW]; MAX_VIEW] {
         let n = self.agent_view_size.min(MAX_VIEW);
-        let mut cells = [[Cell::Empty; MAX_VIEW]; MAX_VIEW];
-        for (vx, column) in cells.iter_mut().enumerate().take(n) {
-            for (vy, cell) in column.iter_mut().enumerate().take(n) {
-                *cell = self.get(self.view_to_world(vx as i32, vy as i32));
-            }
-        }
-        let mut opaque = [false; MAX_VIEW * MAX_VIEW];
+        let (origin_index, column_step, row_step) = self.view_walk(n);
+        let packed = self.packed();
+        let mut transparent = [0u32; MAX_VIEW];
         for vx in 0..n {
-            for vy in 0..n {
-                opaque[vx * n + vy] = !cells[vx][vy].see_behind();
+            let mut index = origin_index + vx as isize * column_step;
+            for row in transparent.iter_mut().take(n) {
+                *row |= ((packed[index as usize] >> 24 & 1) ^ 1) << vx;
+                index += row_step;
             }
         }
-        let flat = self.visibility(&opaque, n);
+        let rows = self.visible_rows(&transparent, n);
         let mut mask = [[false; MAX_VIEW]; MAX_VIEW];
-        for vx in 0..n {
-            for vy in 0..n {
-                mask[vx][vy] = flat[vx * n + vy];
-            }
-        }
-        (cells, mask)
-    }
-
-    /// `process_vis` over a flat `[vx * n + vy]` opacity map (all visible with
-    /// `see_through_walls`).
-    fn visibility(&self, opaque: &[bool; MAX_VIEW * MAX_VIEW], n: usize) -> [bool; MAX_VIEW * MAX_VIEW] {
-        let mut transparent_rows = [0u32; MAX_VIEW];
-        for vx in 0..n {
-            for vy in 0..n {
-                transparent_rows[vy] |= (!opaque[vx * n + vy] as u32) << vx;
-            }
-        }
-        let rows = self.visible_rows(&transparent_rows, n);
-        let mut mask = [false; MAX_VIEW * MAX_VIEW];
-        for vx in 0..n {
-            for vy in 0..n {
-                mask[vx * n + vy] = rows[vy] >> vx & 1 == 1;
+        for (vx, column) in mask.iter_mut().enumerate().take(n) {
+            for (vy, seen) in column.iter_mut().enumerate().take(n) {
+                *seen = rows[vy] >> vx & 1 == 1;
             }
         }
         mask
@@ -209,7 +187,7 @@ impl GridWorld {
     /// World positions the agent sees right now (visible view cells inside the grid).
     pub fn visible_positions(&self) -> Vec<Pos> {
         let n = self.agent_view_size.min(MAX_VIEW);
-        let (_, mask) = self.visible_view();
+        let mask = self.visible_mask();
         let mut out = Vec::with_capacity(n * n);
         for (vx, column) in mask.iter().enumerate().take(n) {
             for (vy, &seen) in column.iter().enumerate().take(n) {
@@ -305,7 +283,7 @@ impl FogOfWar {
 
 #[cfg(test)]
 mod tests {
-    use super::super::object::{Color, DoorState};
+    use super::super::object::{Cell, Color, DoorState};
     use super::*;
 
     #[test]
