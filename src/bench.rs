@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use crate::env::grid::levels::LevelRng;
 use crate::env::grid::Action;
+use crate::env::grid::levels::LevelRng;
 use crate::env::vec_env::{VecEnv, VecEnvConfig};
 
 /// What `bench env` measured.

@@ -3,11 +3,11 @@
 
 #[cfg(feature = "app")]
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod env;
-pub mod bench;
-pub mod skills;
 pub mod metrics;
+pub mod skills;
 pub mod student;
 pub mod teacher;
 pub mod training;

@@ -56,7 +56,8 @@ fn a_tampered_recording_is_reported_and_fails() {
     let files = fixtures();
     let door_key = files.iter().find(|p| p.to_string_lossy().contains("DoorKey-8x8")).expect("DoorKey-8x8 fixture");
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(std::fs::File::open(door_key).unwrap()), &mut text).unwrap();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(std::fs::File::open(door_key).unwrap()), &mut text)
+        .unwrap();
     let first = text.lines().next().unwrap();
     let mut trajectory: serde_json::Value = serde_json::from_str(first).unwrap();
     // Flip sight rules: MiniGrid DoorKey has see_through_walls off, so views must now differ.

@@ -210,9 +210,8 @@ pub fn task_for_recording(env_id: &str, world: &GridWorld) -> Result<Task, Strin
             .and_then(|rest| rest.split_once(" near the "))
             .ok_or_else(|| format!("unexpected PutNear mission {mission:?}"))?;
         let (color, object_type) = named(moved).ok_or_else(|| format!("unexpected PutNear mission {mission:?}"))?;
-        let target = named(fixed)
-            .and_then(|(c, t)| first(t, c))
-            .ok_or_else(|| format!("no target for mission {mission:?}"))?;
+        let target =
+            named(fixed).and_then(|(c, t)| first(t, c)).ok_or_else(|| format!("no target for mission {mission:?}"))?;
         return Ok(Task::PutNear { object_type, color, target });
     }
     if family.starts_with("Unlock-") {
@@ -365,7 +364,13 @@ mod tests {
         for x in 0..4 {
             for y in 0..3 {
                 let border = x == 0 || y == 0 || x == 3 || y == 2;
-                grid.push(if border { [2, 5, 0] } else if x == 2 { [8, 1, 0] } else { [1, 0, 0] });
+                grid.push(if border {
+                    [2, 5, 0]
+                } else if x == 2 {
+                    [8, 1, 0]
+                } else {
+                    [1, 0, 0]
+                });
             }
         }
         let world = {
@@ -427,9 +432,15 @@ mod tests {
         world.set(Pos::new(4, 1), Cell::Door { color: Color::Red, state: crate::env::grid::DoorState::Closed });
         world.set(Pos::new(1, 4), Cell::Door { color: Color::Blue, state: crate::env::grid::DoorState::Closed });
         world.mission = "fetch a red key".into();
-        assert_eq!(task_for_recording("MiniGrid-Fetch-5x5-N2-v0", &world), Ok(Task::Fetch { object_type: ObjectType::Key, color: Color::Red }));
+        assert_eq!(
+            task_for_recording("MiniGrid-Fetch-5x5-N2-v0", &world),
+            Ok(Task::Fetch { object_type: ObjectType::Key, color: Color::Red })
+        );
         world.mission = "go to the red door".into();
-        assert_eq!(task_for_recording("MiniGrid-GoToDoor-5x5-v0", &world), Ok(Task::DoneNextTo { target: Pos::new(4, 1) }));
+        assert_eq!(
+            task_for_recording("MiniGrid-GoToDoor-5x5-v0", &world),
+            Ok(Task::DoneNextTo { target: Pos::new(4, 1) })
+        );
         assert_eq!(
             task_for_recording("MiniGrid-RedBlueDoors-6x6-v0", &world),
             Ok(Task::RedThenBlue { red: Pos::new(4, 1), blue: Pos::new(1, 4) })

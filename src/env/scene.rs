@@ -62,6 +62,9 @@ pub struct Scene {
     /// The PPO student's hyper-parameters; all defaults when the section is left out.
     #[serde(default, skip_serializing_if = "StudentSpec::is_default")]
     pub student: StudentSpec,
+    /// The LLM teacher's model, prompt and scoring; all defaults when left out.
+    #[serde(default, skip_serializing_if = "TeacherSpec::is_default")]
+    pub teacher: TeacherSpec,
 }
 
 /// The environment a scene runs; written `Grid(...)` in the file.
@@ -207,7 +210,68 @@ impl StudentSpec {
     }
 }
 
+/// How the LLM teacher turns the model's text into a distribution over the legal options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScoringMode {
+    /// Softmax over each option phrase's log-likelihood as a continuation of the prompt.
+    #[default]
+    Continuation,
+    /// Options listed under letters; one next-token distribution over the letters.
+    Menu,
+    /// LLM4Teach's way: sample several answers and count the legal options they name.
+    SampleAndCount,
+}
+
+/// The LLM teacher's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Teacher")]
+pub struct TeacherSpec {
+    /// A GGUF file; the default model (`make model`) when left out.
+    pub model: Option<PathBuf>,
+    /// A prompt template file; `assets/prompts/grid.txt` when left out.
+    pub prompt: Option<PathBuf>,
+    /// Inference worker threads (one is fastest on 2 cores).
+    #[serde(deserialize_with = "deserialize_workers")]
+    pub workers: usize,
+    pub scoring: ScoringMode,
+    /// Softmax temperature over option scores.
+    #[serde(deserialize_with = "deserialize_temperature")]
+    pub temperature: f64,
+    /// Divide each option's log-likelihood by its token count before the softmax.
+    pub length_normalized: bool,
+    /// Generate a short rationale with each advice (for display).
+    pub rationale: bool,
+}
+
+impl Default for TeacherSpec {
+    fn default() -> TeacherSpec {
+        TeacherSpec {
+            model: None,
+            prompt: None,
+            workers: 1,
+            scoring: ScoringMode::default(),
+            temperature: 1.0,
+            length_normalized: false,
+            rationale: false,
+        }
+    }
+}
+
+impl TeacherSpec {
+    fn is_default(&self) -> bool {
+        *self == TeacherSpec::default()
+    }
+
+    /// The checks `parse` applies to each field.
+    pub fn validate(&self) -> Result<(), String> {
+        check_count("workers", self.workers as i64, COUNT_RANGE_WORKERS)?;
+        check_positive("temperature", self.temperature)?;
+        Ok(())
+    }
+}
+
 const COUNT_RANGE_EPOCHS: RangeInclusive<i64> = 1..=1000;
+const COUNT_RANGE_WORKERS: RangeInclusive<i64> = 1..=16;
 const COUNT_RANGE_SAMPLES: RangeInclusive<i64> = 1..=1_000_000;
 
 fn check_positive(field: &str, value: f64) -> Result<f64, String> {
@@ -250,6 +314,7 @@ checked_float!(deserialize_value_coef, "value_coef", check_non_negative);
 checked_float!(deserialize_max_grad_norm, "max_grad_norm", check_positive);
 checked_float!(deserialize_adam_eps, "adam_eps", check_positive);
 checked_float!(deserialize_lambda0, "lambda0", check_non_negative);
+checked_float!(deserialize_temperature, "temperature", check_positive);
 
 macro_rules! checked_count {
     ($name:ident, $field:literal, $range:expr, $ty:ty) => {
@@ -262,6 +327,7 @@ macro_rules! checked_count {
 checked_count!(deserialize_epochs, "epochs", COUNT_RANGE_EPOCHS, usize);
 checked_count!(deserialize_minibatch, "minibatch", COUNT_RANGE_SAMPLES, usize);
 checked_count!(deserialize_frames_per_env, "frames_per_env", COUNT_RANGE_SAMPLES, usize);
+checked_count!(deserialize_workers, "workers", COUNT_RANGE_WORKERS, usize);
 checked_count!(deserialize_anneal_frames, "anneal_frames", 1..=i64::MAX, u64);
 
 /// Why a scene could not be loaded. Lines and columns count from 1; columns count characters.
@@ -296,6 +362,7 @@ impl Default for Scene {
                 max_steps: None,
             }),
             student: StudentSpec::default(),
+            teacher: TeacherSpec::default(),
         }
     }
 }
@@ -346,8 +413,15 @@ impl Scene {
             seed: u64,
             env: &'a EnvSpec,
             student: &'a StudentSpec,
+            teacher: &'a TeacherSpec,
         }
-        let explicit = Explicit { name: &self.name, seed: self.seed, env: &self.env, student: &self.student };
+        let explicit = Explicit {
+            name: &self.name,
+            seed: self.seed,
+            env: &self.env,
+            student: &self.student,
+            teacher: &self.teacher,
+        };
         let pretty = ron::ser::PrettyConfig::new().struct_names(true);
         match ron_options().to_string_pretty(&explicit, pretty) {
             Ok(text) => text,
@@ -381,7 +455,8 @@ impl Scene {
         match &self.env {
             EnvSpec::Grid(grid) => grid.validate()?,
         }
-        self.student.validate()
+        self.student.validate()?;
+        self.teacher.validate()
     }
 }
 
@@ -691,6 +766,7 @@ Scene(
                 seed: u64::MAX,
                 env: EnvSpec::Grid(GridSpec { level, num_envs: 4096, max_steps: Some(1) }),
                 student: StudentSpec::default(),
+                teacher: TeacherSpec::default(),
             });
         }
         let mut tuned = Scene::default();
@@ -735,8 +811,8 @@ Scene(
             "t.ron:6:9: unknown field `nm_envs` in `Grid`; expected one of `level`, `num_envs`, `max_steps`"
         );
         assert_eq!(
-            error_of("Scene(\n    name: \"t\",\n    seed: 1,\n    teacher: (),\n)"),
-            "t.ron:4:5: unknown field `teacher` in `Scene`; expected one of `name`, `seed`, `env`, `student`"
+            error_of("Scene(\n    name: \"t\",\n    seed: 1,\n    critic: (),\n)"),
+            "t.ron:4:5: unknown field `critic` in `Scene`; expected one of `name`, `seed`, `env`, `student`, `teacher`"
         );
         assert_eq!(
             error_of("Scene(\n    name: \"t\",\n    seed: 1,\n    env: Maze(level: \"FourRooms\"),\n)"),
@@ -918,6 +994,26 @@ Scene(
         scene = Scene::default();
         scene.grid_mut().expect("grid scene").level = Level::DoorKey { size: 2 };
         assert!(scene.validate().is_err_and(|e| e.starts_with("impossible level")));
+    }
+
+    #[test]
+    fn teacher_section_round_trips_and_checks_its_fields() {
+        let text = "Scene(name: \"t\", seed: 1, env: Grid(level: \"DoorKey-5x5\"),\n  teacher: Teacher(model: \"m.gguf\", workers: 2, scoring: Menu, temperature: 0.5))";
+        let scene = Scene::parse(text, "t.ron").expect("valid");
+        assert_eq!(scene.teacher.model.as_deref(), Some(Path::new("m.gguf")));
+        assert_eq!(
+            (scene.teacher.workers, scene.teacher.scoring, scene.teacher.temperature),
+            (2, ScoringMode::Menu, 0.5)
+        );
+        assert_eq!(Scene::parse(&scene.to_ron_string(), "again.ron").expect("round trip"), scene);
+        let zero = Scene::parse(&text.replace("workers: 2", "workers: 0"), "t.ron").unwrap_err();
+        assert!(zero.to_string().starts_with("t.ron:2:"), "{zero}");
+        assert!(zero.to_string().contains("workers must be between 1 and 16 (got 0)"), "{zero}");
+        let cold = Scene::parse(&text.replace("temperature: 0.5", "temperature: 0.0"), "t.ron").unwrap_err();
+        assert!(cold.to_string().contains("temperature must be positive"), "{cold}");
+        let mut built = Scene::default();
+        built.teacher.workers = 99;
+        assert!(built.validate().is_err_and(|e| e.starts_with("workers")));
     }
 
     #[test]

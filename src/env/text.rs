@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::grid::FogOfWar;
 use super::grid::object::Cell;
 use super::grid::world::{DIR_TO_VEC, GridWorld, Pos};
-use super::grid::FogOfWar;
 
 /// Distance buckets, in steps (Manhattan).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -96,7 +96,8 @@ pub struct SeenObject {
 pub fn seen_objects(world: &GridWorld, seen: Option<&FogOfWar>) -> Vec<SeenObject> {
     let (dx, dy) = DIR_TO_VEC[(world.agent_dir & 3) as usize];
     let (rx, ry) = (-dy, dx);
-    let visible_now: BTreeSet<Pos> = if seen.is_none() { BTreeSet::new() } else { world.visible_positions().into_iter().collect() };
+    let visible_now: BTreeSet<Pos> =
+        if seen.is_none() { BTreeSet::new() } else { world.visible_positions().into_iter().collect() };
     let mut out: BTreeMap<SeenObject, usize> = BTreeMap::new();
     for x in 0..world.width() as i32 {
         for y in 0..world.height() as i32 {
@@ -174,15 +175,13 @@ pub fn describe(world: &GridWorld, seen: Option<&FogOfWar>) -> String {
             .join("; ")
     };
     let mission = world.mission.trim_end_matches('.');
-    format!(
-        "Mission: {mission}.\nYou are carrying {carrying}. In front of you is {front}.\nYou have seen: {listing}."
-    )
+    format!("Mission: {mission}.\nYou are carrying {carrying}. In front of you is {front}.\nYou have seen: {listing}.")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::grid::object::{Color, DoorState};
     use super::super::grid::Level;
+    use super::super::grid::object::{Color, DoorState};
     use super::*;
 
     fn door_key_world() -> GridWorld {

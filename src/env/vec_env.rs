@@ -216,7 +216,9 @@ impl VecEnv {
                         .zip(observations.par_chunks_mut(chunk * len))
                         .zip(actions.par_chunks(chunk))
                         .for_each(|((slots, observations), actions)| {
-                            for ((slot, obs), &action) in slots.iter_mut().zip(observations.chunks_mut(len)).zip(actions) {
+                            for ((slot, obs), &action) in
+                                slots.iter_mut().zip(observations.chunks_mut(len)).zip(actions)
+                            {
                                 step_slot(slot, action, config, obs);
                             }
                         });

@@ -109,17 +109,17 @@ impl TaskAim {
             Task::BabyAi(Instruction::Pickup { objects, .. }) => TaskAim::PickUp(objects.on_grid.clone()),
             Task::BabyAi(Instruction::Open { objects }) => TaskAim::OpenDoors(objects.on_grid.clone()),
             // Replay-only rules (no generator makes them): the nearest sensible aim.
-            Task::Fetch { object_type, color } => TaskAim::PickUp(
-                world.find_all(|c| c.object_type() == *object_type && c.color() == Some(*color)),
-            ),
+            Task::Fetch { object_type, color } => {
+                TaskAim::PickUp(world.find_all(|c| c.object_type() == *object_type && c.color() == Some(*color)))
+            }
             Task::DoneNextTo { target } => TaskAim::Face(vec![*target]),
             Task::RedThenBlue { red, blue } => {
                 let red_open = matches!(world.get(*red), Cell::Door { state: DoorState::Open, .. });
                 TaskAim::OpenDoors(vec![if red_open { *blue } else { *red }])
             }
-            Task::PutNear { object_type, color, .. } => TaskAim::PickUp(
-                world.find_all(|c| c.object_type() == *object_type && c.color() == Some(*color)),
-            ),
+            Task::PutNear { object_type, color, .. } => {
+                TaskAim::PickUp(world.find_all(|c| c.object_type() == *object_type && c.color() == Some(*color)))
+            }
         }
     }
 

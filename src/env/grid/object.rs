@@ -18,7 +18,8 @@ pub enum Color {
 impl Color {
     pub const ALL: [Color; 6] = [Color::Red, Color::Green, Color::Blue, Color::Purple, Color::Yellow, Color::Grey];
     /// MiniGrid's `COLOR_NAMES` is sorted alphabetically; random color draws index into it.
-    pub const SORTED_NAMES: [Color; 6] = [Color::Blue, Color::Green, Color::Grey, Color::Purple, Color::Red, Color::Yellow];
+    pub const SORTED_NAMES: [Color; 6] =
+        [Color::Blue, Color::Green, Color::Grey, Color::Purple, Color::Red, Color::Yellow];
 
     pub fn index(self) -> u8 {
         self as u8
@@ -125,10 +126,16 @@ pub enum Cell {
     Empty,
     Wall(Color),
     Floor(Color),
-    Door { color: Color, state: DoorState },
+    Door {
+        color: Color,
+        state: DoorState,
+    },
     Key(Color),
     Ball(Color),
-    Box { color: Color, contents: Option<Contents> },
+    Box {
+        color: Color,
+        contents: Option<Contents>,
+    },
     Goal,
     Lava,
 }

@@ -146,7 +146,11 @@ impl GridWorld {
                 let v = packed[index as usize];
                 index += row_step;
                 *row |= ((v >> 24 & 1) ^ 1) << vx;
-                out[(vx * n + vy) * 3..(vx * n + vy) * 3 + 3].copy_from_slice(&[v as u8, (v >> 8) as u8, (v >> 16) as u8]);
+                out[(vx * n + vy) * 3..(vx * n + vy) * 3 + 3].copy_from_slice(&[
+                    v as u8,
+                    (v >> 8) as u8,
+                    (v >> 16) as u8,
+                ]);
             }
         }
         let rows = self.visible_rows(&transparent, n);
@@ -309,7 +313,8 @@ mod tests {
         w.set(Pos::new(4, 5), Cell::Door { color: Color::Red, state: DoorState::Closed });
         w.carrying = Cell::Key(Color::Red);
         let obs = w.observation();
-        let at = |vx: usize, vy: usize| [obs[(vx * 7 + vy) * 3], obs[(vx * 7 + vy) * 3 + 1], obs[(vx * 7 + vy) * 3 + 2]];
+        let at =
+            |vx: usize, vy: usize| [obs[(vx * 7 + vy) * 3], obs[(vx * 7 + vy) * 3 + 1], obs[(vx * 7 + vy) * 3 + 2]];
         assert_eq!(at(3, 6), [5, 0, 0], "carried key in the agent's cell");
         assert_eq!(at(3, 4), [4, 0, 1], "the closed door is seen");
         assert_eq!(at(3, 3), [0, 0, 0], "behind the door is unseen");

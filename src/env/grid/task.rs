@@ -207,21 +207,35 @@ pub enum Task {
     #[default]
     Navigate,
     /// MiniGrid's `self.carrying == self.obj` check after a pickup (KeyCorridor, UnlockPickup).
-    PickUpTarget { target: ObjectSet },
+    PickUpTarget {
+        target: ObjectSet,
+    },
     /// LLM4Teach (and MiniGrid Unlock): a toggle that opens a door pays the success reward
     /// and ends the episode.
     OpenDoor,
     BabyAi(Instruction),
     /// MiniGrid Fetch: holding anything ends the episode, with success only for the target.
-    Fetch { object_type: ObjectType, color: Color },
+    Fetch {
+        object_type: ObjectType,
+        color: Color,
+    },
     /// MiniGrid GoToDoor/GoToObject: `done` ends the episode, with success when the agent is
     /// next to `target`; a toggle ends it without.
-    DoneNextTo { target: Pos },
+    DoneNextTo {
+        target: Pos,
+    },
     /// MiniGrid RedBlueDoors: open the red door, then the blue one; blue first fails.
-    RedThenBlue { red: Pos, blue: Pos },
+    RedThenBlue {
+        red: Pos,
+        blue: Pos,
+    },
     /// MiniGrid PutNear: picking up anything but the object to move fails; a drop while
     /// carrying ends the episode, with success when the object lands next to `target`.
-    PutNear { object_type: ObjectType, color: Color, target: Pos },
+    PutNear {
+        object_type: ObjectType,
+        color: Color,
+        target: Pos,
+    },
 }
 
 impl Task {
@@ -248,7 +262,8 @@ impl Task {
                 _ => None,
             },
             Task::RedThenBlue { red, blue } => {
-                let open_now = |p: Pos| matches!(world.get(p), Cell::Door { state: super::object::DoorState::Open, .. });
+                let open_now =
+                    |p: Pos| matches!(world.get(p), Cell::Door { state: super::object::DoorState::Open, .. });
                 let toggled = |p: Pos| matches!(event, StepEvent::DoorToggled { pos, .. } if pos == p);
                 // A toggle flips exactly one door, so the state before follows from the event.
                 let open_before = |p: Pos| open_now(p) != toggled(p);
@@ -304,9 +319,8 @@ impl Task {
     /// Builds the BabyAI verifier for a mission string ("go to the red ball", "pick up a key
     /// on your left", "open the door behind you") at the world's current (start) pose.
     pub fn babyai_from_mission(mission: &str, world: &GridWorld, rooms: &RoomLayout) -> Option<Task> {
-        let (verb, rest) = ["go to ", "pick up ", "open "]
-            .into_iter()
-            .find_map(|v| mission.strip_prefix(v).map(|r| (v, r)))?;
+        let (verb, rest) =
+            ["go to ", "pick up ", "open "].into_iter().find_map(|v| mission.strip_prefix(v).map(|r| (v, r)))?;
         let description = ObjectDescription::parse(rest)?;
         let objects = description.matching(world, rooms);
         let instruction = match verb {

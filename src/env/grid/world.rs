@@ -302,7 +302,11 @@ impl GridWorld {
                     DoorState::Closed => DoorState::Open,
                 };
                 self.set(front, Cell::Door { color, state: new_state });
-                StepEvent::DoorToggled { pos: front, opened: new_state == DoorState::Open, was_locked: state == DoorState::Locked }
+                StepEvent::DoorToggled {
+                    pos: front,
+                    opened: new_state == DoorState::Open,
+                    was_locked: state == DoorState::Locked,
+                }
             }
             Cell::Box { .. } => {
                 self.set(front, front_cell.box_contents());

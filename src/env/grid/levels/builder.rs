@@ -141,7 +141,10 @@ mod tests {
             let p = rng.place_obj(&mut w, Cell::Ball(Color::Red), Pos::new(1, 1), (2, 4), &|_, _| false, 1000).unwrap();
             assert!(p.x >= 1 && p.x < 3 && p.y >= 1 && p.y < 5 && p != Pos::new(1, 1));
         }
-        assert_eq!(rng.place_obj(&mut w, Cell::Goal, Pos::new(1, 1), (2, 4), &|_, _| false, 1000), Err(PlacementFailed));
+        assert_eq!(
+            rng.place_obj(&mut w, Cell::Goal, Pos::new(1, 1), (2, 4), &|_, _| false, 1000),
+            Err(PlacementFailed)
+        );
     }
 
     #[test]

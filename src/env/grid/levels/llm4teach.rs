@@ -160,7 +160,6 @@ mod tests {
 
     const SEEDS: u64 = 1000;
 
-
     /// The room's size, read off its top wall and left wall (a door may sit in either).
     fn room_size(w: &GridWorld) -> (i32, i32) {
         let solid = |p: Pos| !w.get(p).is_empty();
@@ -230,7 +229,8 @@ mod tests {
             let key = only(&w, |c| c.object_type() == ObjectType::Key);
             assert_eq!(w.get(key), Cell::Key(color));
             assert!(is_interior(room, key));
-            let unexpected = w.find_all(|c| !matches!(c, Cell::Empty | Cell::Wall(_) | Cell::Door { .. } | Cell::Key(_)));
+            let unexpected =
+                w.find_all(|c| !matches!(c, Cell::Empty | Cell::Wall(_) | Cell::Door { .. } | Cell::Key(_)));
             assert_eq!(unexpected, vec![]);
             check_key_then_door_reachable(&w, key, inside);
         }

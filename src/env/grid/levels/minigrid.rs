@@ -35,7 +35,14 @@ pub fn door_key(size: usize, rng: &mut LevelRng) -> GridWorld {
         }
         let door = rng.rand_int(1, s - 2);
         w.set(Pos::new(split, door), Cell::Door { color: Color::Yellow, state: DoorState::Locked });
-        let key = rng.place_obj(&mut w, Cell::Key(Color::Yellow), Pos::new(0, 0), (split, s), &|_, _| false, DEFAULT_MAX_TRIES);
+        let key = rng.place_obj(
+            &mut w,
+            Cell::Key(Color::Yellow),
+            Pos::new(0, 0),
+            (split, s),
+            &|_, _| false,
+            DEFAULT_MAX_TRIES,
+        );
         if key.is_err() {
             continue;
         }
@@ -234,11 +241,7 @@ fn place_room(
     rng: &mut LevelRng,
 ) -> bool {
     let size = (rng.rand_int(MIN_ROOM_SIZE, max_size + 1), rng.rand_int(MIN_ROOM_SIZE, max_size + 1));
-    let top = if chain.is_empty() {
-        entry_door
-    } else {
-        room_top_for_door(entry_side, entry_door, size, rng)
-    };
+    let top = if chain.is_empty() { entry_door } else { room_top_for_door(entry_side, entry_door, size, rng) };
     if top.x < 0 || top.y < 0 || top.x + size.0 > MULTI_ROOM_GRID || top.y + size.1 >= MULTI_ROOM_GRID {
         return false;
     }
@@ -319,7 +322,6 @@ mod tests {
     use crate::env::grid::object::ObjectType;
 
     const SEEDS: u64 = 1000;
-
 
     fn count(w: &GridWorld, pred: impl Fn(Cell) -> bool) -> usize {
         w.find_all(pred).len()

@@ -23,9 +23,13 @@ pub const BABYAI_ROOM_SIZE: i32 = 8;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Level {
     /// MiniGrid Empty: a walled room, agent top-left facing right, goal bottom-right.
-    Empty { size: usize },
+    Empty {
+        size: usize,
+    },
     /// MiniGrid DoorKey: a wall splits the room; a locked yellow door and its key.
-    DoorKey { size: usize },
+    DoorKey {
+        size: usize,
+    },
     /// LLM4Teach: a room of random size in a 10x10 array, one locked door, its key.
     SimpleDoorKey,
     /// LLM4Teach SimpleDoorKey plus one lava cell, never in front of the door.
@@ -35,12 +39,21 @@ pub enum Level {
     /// LLM4Teach: 20x20, two locked doors on opposite walls, the key in the central 2x2.
     TwoDoor,
     /// MiniGrid KeyCorridor: rooms off a corridor, a locked room holds the ball to fetch.
-    KeyCorridor { num_rows: usize, room_size: usize },
+    KeyCorridor {
+        num_rows: usize,
+        room_size: usize,
+    },
     UnlockPickup,
     BlockedUnlockPickup,
     FourRooms,
-    LavaCrossing { size: usize, num_crossings: usize },
-    MultiRoom { num_rooms: usize, max_room_size: usize },
+    LavaCrossing {
+        size: usize,
+        num_crossings: usize,
+    },
+    MultiRoom {
+        num_rooms: usize,
+        max_room_size: usize,
+    },
     GoToRedBallNoDists,
     GoToObj,
     PickupLoc,
@@ -109,10 +122,7 @@ impl Level {
     /// Parses a short name or a Gym id ("MiniGrid-DoorKey-8x8-v0", "BabyAI-GoToObj-v0").
     /// Parameterised families accept any size ("DoorKey-12x12"); `validate` checks them.
     pub fn from_name(name: &str) -> Option<Level> {
-        let short = name
-            .strip_prefix("MiniGrid-")
-            .or_else(|| name.strip_prefix("BabyAI-"))
-            .unwrap_or(name);
+        let short = name.strip_prefix("MiniGrid-").or_else(|| name.strip_prefix("BabyAI-")).unwrap_or(name);
         let short = short.strip_suffix("-v0").unwrap_or(short);
         // LLM4Teach registers its tasks under their generator parameters.
         match short {
@@ -157,7 +167,9 @@ impl Level {
         match *self {
             Level::Empty { size } if !(3..=64).contains(&size) => fail("size must be between 3 and 64".into()),
             Level::DoorKey { size } if !(5..=64).contains(&size) => fail("size must be between 5 and 64".into()),
-            Level::KeyCorridor { num_rows, room_size } if !(1..=6).contains(&num_rows) || !(3..=12).contains(&room_size) => {
+            Level::KeyCorridor { num_rows, room_size }
+                if !(1..=6).contains(&num_rows) || !(3..=12).contains(&room_size) =>
+            {
                 fail("rows must be 1..=6 and room size 3..=12".into())
             }
             Level::LavaCrossing { size, num_crossings } if !(5..=64).contains(&size) || size.is_multiple_of(2) => {
@@ -166,7 +178,9 @@ impl Level {
             Level::LavaCrossing { size, num_crossings } if num_crossings == 0 || num_crossings > (size - 3) / 2 * 2 => {
                 fail(format!("{num_crossings} crossings do not fit a {size}x{size} grid"))
             }
-            Level::MultiRoom { num_rooms, max_room_size } if !(1..=10).contains(&num_rooms) || !(4..=10).contains(&max_room_size) => {
+            Level::MultiRoom { num_rooms, max_room_size }
+                if !(1..=10).contains(&num_rooms) || !(4..=10).contains(&max_room_size) =>
+            {
                 fail("rooms must be 1..=10 and max room size 4..=10".into())
             }
             _ => Ok(()),
