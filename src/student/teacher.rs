@@ -1,10 +1,14 @@
 //! Teacher policies the student distils from: each gives, per env, the teacher's action
 //! distribution for the state the env shows now, or None ("no advice yet", KL masked).
 
+use std::time::Duration;
+
 use super::NUM_ACTIONS;
 use crate::env::grid::{FogOfWar, Level};
 use crate::env::vec_env::VecEnv;
 use crate::skills::{TrueState, oracle_advice, oracle_needs_true_state};
+use crate::teacher::advisor::{AdviceOrigin, TeacherAdvice, TeacherClientStats};
+use crate::teacher::prompt::PromptTemplate;
 
 /// Probabilities over the primitive actions, indexed like `Action`.
 pub type ActionDistribution = [f32; NUM_ACTIONS];
@@ -16,6 +20,28 @@ pub trait TeacherPolicy: Send {
     fn name(&self) -> &'static str;
     /// Fills `advice[i]` for every env `i` of `env`.
     fn advise(&mut self, env: &VecEnv, advice: &mut [Option<ActionDistribution>]);
+
+    /// The option-level advice behind the last `advise` for env `index`, for teachers that
+    /// think in options (what the teacher panel shows).
+    fn option_advice(&self, _index: usize) -> Option<&TeacherAdvice> {
+        None
+    }
+
+    /// Live statistics of the teacher's worker threads (LLM teachers).
+    fn client_stats(&self) -> Option<TeacherClientStats> {
+        None
+    }
+
+    /// The prompt template in force (LLM teachers).
+    fn prompt(&self) -> Option<&PromptTemplate> {
+        None
+    }
+
+    /// Puts `template` in force from the next advice on and returns the new prompt version;
+    /// on error the template in force stays.
+    fn set_prompt(&mut self, _template: PromptTemplate) -> Result<u64, String> {
+        Err(format!("the {} teacher takes no prompt", self.name()))
+    }
 }
 
 /// No teacher: never advises, so the student learns from reward alone.
@@ -39,11 +65,13 @@ pub struct OracleTeacher {
     sees_true_state: bool,
     /// Per env, what its agent has seen this episode (when the env does not track it).
     fogs: Vec<Option<FogOfWar>>,
+    /// Per env, the option the oracle pursues now (probability 1).
+    options: Vec<Option<TeacherAdvice>>,
 }
 
 impl OracleTeacher {
     pub fn new(level: &Level) -> OracleTeacher {
-        OracleTeacher { sees_true_state: oracle_needs_true_state(level), fogs: Vec::new() }
+        OracleTeacher { sees_true_state: oracle_needs_true_state(level), fogs: Vec::new(), options: Vec::new() }
     }
 
     /// Whether it plans over the whole true state.
@@ -59,6 +87,7 @@ impl TeacherPolicy for OracleTeacher {
 
     fn advise(&mut self, env: &VecEnv, advice: &mut [Option<ActionDistribution>]) {
         self.fogs.resize(env.num_envs(), None);
+        self.options.resize(env.num_envs(), None);
         for (index, slot) in advice.iter_mut().enumerate().take(env.num_envs()) {
             let world = env.world(index);
             let advised = if self.sees_true_state {
@@ -81,7 +110,19 @@ impl TeacherPolicy for OracleTeacher {
                 oracle_advice(world, &*fog)
             };
             *slot = Some(advised.action_probs);
+            self.options[index] = Some(TeacherAdvice {
+                options: vec![advised.option],
+                probabilities: vec![1.0],
+                rationale: None,
+                prompt_version: 0,
+                origin: AdviceOrigin::Fresh,
+                latency: Duration::ZERO,
+            });
         }
+    }
+
+    fn option_advice(&self, index: usize) -> Option<&TeacherAdvice> {
+        self.options.get(index).and_then(Option::as_ref)
     }
 }
 
@@ -114,6 +155,10 @@ mod tests {
         let finished = env.drain_finished();
         assert!(finished.len() >= 6, "{finished:?}");
         assert!(finished.iter().all(|e| e.success), "{finished:?}");
+        let option = teacher.option_advice(0).expect("the oracle names its option");
+        assert_eq!(option.probabilities, vec![1.0]);
+        assert!(teacher.option_advice(3).is_none());
+        assert!(teacher.set_prompt(PromptTemplate::parse("{observation}{options}", "t").expect("valid")).is_err());
         assert_eq!(NoTeacher.name(), "none");
         let mut none = vec![Some([0.0; NUM_ACTIONS])];
         NoTeacher.advise(&env, &mut none);

@@ -65,6 +65,37 @@ impl TeacherAdvice {
     }
 }
 
+/// Live statistics of a teacher's worker threads, for the teacher panel and benchmarks.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct TeacherClientStats {
+    pub model_name: String,
+    /// The prompt version new advice is computed under.
+    pub prompt_version: u64,
+    pub workers: usize,
+    /// Requests waiting for a worker.
+    pub queue_depth: usize,
+    /// Lookups so far, and those answered from the cache.
+    pub lookups: u64,
+    pub cache_hits: u64,
+    /// Advice computed by workers so far.
+    pub computed: u64,
+    /// Worker latency over recent computed advice.
+    pub latency_p50: Duration,
+    pub latency_p95: Duration,
+    /// Requests a worker failed on, and workers restarted after a panic or failure.
+    pub failures: u64,
+    pub restarts: u64,
+    /// The last failure, for display.
+    pub last_error: Option<String>,
+}
+
+impl TeacherClientStats {
+    /// Fraction of lookups answered from the cache (0 before any lookup).
+    pub fn cache_hit_rate(&self) -> f64 {
+        if self.lookups == 0 { 0.0 } else { self.cache_hits as f64 / self.lookups as f64 }
+    }
+}
+
 /// Why a back end could not answer; the worker reports it and the request goes unanswered
 /// (the student then trains without advice for that state).
 #[derive(Debug, thiserror::Error)]

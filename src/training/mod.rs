@@ -206,6 +206,16 @@ impl Trainer {
         self.teacher.advise(&self.env, &mut self.advice);
     }
 
+    /// The teacher in force (for panels: option advice, worker statistics, prompt).
+    pub fn teacher(&self) -> &dyn TeacherPolicy {
+        self.teacher.as_ref()
+    }
+
+    /// The teacher in force, mutably (the prompt editor's Apply).
+    pub fn teacher_mut(&mut self) -> &mut dyn TeacherPolicy {
+        self.teacher.as_mut()
+    }
+
     /// The teacher's advice for the states the envs show now.
     pub fn advice(&self) -> &[Option<ActionDistribution>] {
         &self.advice
