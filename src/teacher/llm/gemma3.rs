@@ -375,6 +375,89 @@ impl Gemma3Model {
         })
     }
 
+    /// Log-probabilities of each token of every continuation following what `cache` holds,
+    /// all in one pass: the continuations become a token tree (shared first tokens computed
+    /// once), each token attending to the cache and its own ancestors at its own position.
+    /// The output head and log-softmax run only for tree nodes that predict a scored token.
+    /// Equal to [`Gemma3Model::continuation_log_probs`] on each continuation from `cache`,
+    /// which is left untouched.
+    pub fn score_continuations(&self, cache: &KvCache, continuations: &[&[u32]]) -> Result<Vec<Vec<f32>>, Gemma3Error> {
+        let tree = TokenTree::build(continuations);
+        if tree.tokens.is_empty() {
+            return Ok(vec![Vec::new(); continuations.len()]);
+        }
+        let Some(root_hidden) = cache.last_hidden().cloned() else { return Err(Gemma3Error::EmptyCache) };
+        self.thread_pool.install(|| {
+            let (hidden, _tree_cache) = self.forward_layout(&tree.tokens, cache, Some(&tree.parents))?;
+            // Rows that predict something: the cache's last state (row 0), then every node
+            // with children.
+            let mut predictor_row = vec![None; tree.tokens.len()];
+            let mut predictor_nodes = Vec::new();
+            for parent in tree.parents.iter().flatten() {
+                if predictor_row[*parent].is_none() {
+                    predictor_row[*parent] = Some(predictor_nodes.len() + 1);
+                    predictor_nodes.push(*parent as u32);
+                }
+            }
+            let predicting = if predictor_nodes.is_empty() {
+                root_hidden.unsqueeze(0)?
+            } else {
+                let node_rows = hidden.index_select(&Tensor::new(predictor_nodes.as_slice(), &self.device)?, 0)?;
+                Tensor::cat(&[&root_hidden.unsqueeze(0)?, &node_rows], 0)?
+            };
+            // Targets per predicting row: (node, token).
+            let mut targets: Vec<Vec<(usize, u32)>> = vec![Vec::new(); predicting.dim(0)?];
+            for (node, (&token, parent)) in tree.tokens.iter().zip(&tree.parents).enumerate() {
+                let row = match parent {
+                    None => 0,
+                    Some(parent) => predictor_row[*parent].unwrap_or(0),
+                };
+                targets[row].push((node, token));
+            }
+            let mut node_log_probs = vec![0.0f32; tree.tokens.len()];
+            let row_count = predicting.dim(0)?;
+            for chunk_start in (0..row_count).step_by(SCORING_ROWS_PER_CHUNK) {
+                let chunk_len = SCORING_ROWS_PER_CHUNK.min(row_count - chunk_start);
+                let logits: Vec<Vec<f32>> = self.logits(&predicting.narrow(0, chunk_start, chunk_len)?)?.to_vec2()?;
+                for (offset, row) in logits.iter().enumerate() {
+                    let log_normalizer = log_sum_exp(row);
+                    for &(node, token) in &targets[chunk_start + offset] {
+                        node_log_probs[node] =
+                            (row.get(token as usize).copied().unwrap_or(f32::NEG_INFINITY) as f64 - log_normalizer) as f32;
+                    }
+                }
+            }
+            Ok(tree.paths.iter().map(|path| path.iter().map(|&node| node_log_probs[node]).collect()).collect())
+        })
+    }
+
+    /// The next token's logits after what `cache` holds, for `token_ids` only (what a menu of
+    /// single-token answers needs: their softmax does not need the whole vocabulary).
+    pub fn next_token_logits_for(&self, cache: &KvCache, token_ids: &[u32]) -> Result<Vec<f32>, Gemma3Error> {
+        let Some(hidden) = cache.last_hidden().cloned() else { return Err(Gemma3Error::EmptyCache) };
+        if let Some(&token_id) = token_ids.iter().find(|&&token| token as usize >= self.config.vocabulary_size) {
+            return Err(Gemma3Error::TokenOutOfRange { token_id, vocabulary_size: self.config.vocabulary_size });
+        }
+        if token_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.thread_pool.install(|| {
+            let rows = self.token_embedding.index_select(&Tensor::new(token_ids, &self.device)?, 0)?;
+            let logits = hidden.unsqueeze(0)?.matmul(&rows.t()?)?;
+            let logits = match self.config.final_logit_softcapping {
+                Some(cap) => ((logits / cap)?.tanh()? * cap)?,
+                None => logits,
+            };
+            Ok(logits.squeeze(0)?.to_vec1()?)
+        })
+    }
+
+    /// The next token's logits over the whole vocabulary after what `cache` holds.
+    pub fn next_token_logits(&self, cache: &KvCache) -> Result<Vec<f32>, Gemma3Error> {
+        let Some(hidden) = cache.last_hidden().cloned() else { return Err(Gemma3Error::EmptyCache) };
+        self.thread_pool.install(|| Ok(self.logits(&hidden.unsqueeze(0)?)?.squeeze(0)?.to_vec1()?))
+    }
+
     /// Greedy decoding: the up to `maximum_tokens` most likely tokens after what `cache` holds
     /// (at least one token), stopping after any of `stop_tokens`; the cache then holds them.
     pub fn greedy_continuation(
@@ -404,6 +487,20 @@ impl Gemma3Model {
     /// hidden states `[tokens, hidden]` and the cache extended by them (callers commit it
     /// once nothing else can fail).
     fn forward_hidden(&self, tokens: &[u32], cache: &KvCache) -> Result<(Tensor, KvCache), Gemma3Error> {
+        self.forward_layout(tokens, cache, None)
+    }
+
+    /// [`Gemma3Model::forward_hidden`] for a sequence (`tree: None`) or for a token tree laid
+    /// out flat (`tree: Some(parents)`, each token's parent index before it, `None` for the
+    /// tokens that follow the cache directly): a token then sits at the cache's length plus
+    /// its depth and attends to the cache and to its own ancestors only. The returned cache
+    /// holds a tree's tokens in flat order, which is no sequence: callers drop it.
+    fn forward_layout(
+        &self,
+        tokens: &[u32],
+        cache: &KvCache,
+        tree: Option<&[Option<usize>]>,
+    ) -> Result<(Tensor, KvCache), Gemma3Error> {
         if tokens.is_empty() {
             return Err(Gemma3Error::NoTokens);
         }
@@ -415,19 +512,37 @@ impl Gemma3Model {
         }
         let start = cache.len();
         let count = tokens.len();
-        if start + count > self.config.context_length {
+        let depths = match tree {
+            Some(parents) => tree_depths(parents)?,
+            None => (0..count).collect(),
+        };
+        let deepest = depths.iter().copied().max().unwrap_or(0);
+        if start + deepest + 1 > self.config.context_length {
             return Err(Gemma3Error::ContextOverflow {
-                needed: start + count,
+                needed: start + deepest + 1,
                 context_length: self.config.context_length,
             });
         }
         let mut updated = cache.clone();
         let token_ids = Tensor::new(tokens, &self.device)?;
         let mut hidden = (self.token_embedding.index_select(&token_ids, 0)? * (self.config.hidden_size as f64).sqrt())?;
-        let (global_cos, global_sin) = self.global_rope.cos_sin(start, count)?;
-        let (local_cos, local_sin) = self.local_rope.cos_sin(start, count)?;
-        let global_mask = AttentionMask::new(start, count, None, &self.device)?;
-        let local_mask = AttentionMask::new(start, count, self.config.sliding_window, &self.device)?;
+        let ((global_cos, global_sin), (local_cos, local_sin)) = match tree {
+            None => (self.global_rope.cos_sin(start, count)?, self.local_rope.cos_sin(start, count)?),
+            Some(_) => {
+                let positions: Vec<usize> = depths.iter().map(|depth| start + depth).collect();
+                (self.global_rope.cos_sin_at(&positions)?, self.local_rope.cos_sin_at(&positions)?)
+            }
+        };
+        let (global_mask, local_mask) = match tree {
+            None => (
+                AttentionMask::new(start, count, None, &self.device)?,
+                AttentionMask::new(start, count, self.config.sliding_window, &self.device)?,
+            ),
+            Some(parents) => (
+                AttentionMask::for_tree(start, parents, &depths, None, &self.device)?,
+                AttentionMask::for_tree(start, parents, &depths, self.config.sliding_window, &self.device)?,
+            ),
+        };
         for (index, layer) in self.layers.iter().enumerate() {
             let (cos, sin, mask) = if layer.is_sliding {
                 (&local_cos, &local_sin, &local_mask)
@@ -547,6 +662,61 @@ fn log_softmax_at(row: &[f32], target: usize) -> f32 {
     (row.get(target).copied().unwrap_or(f32::NEG_INFINITY) as f64 - maximum - sum.ln()) as f32
 }
 
+/// log Σ exp(row), accumulated in f64.
+fn log_sum_exp(row: &[f32]) -> f64 {
+    let maximum = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = row.iter().map(|&logit| (logit as f64 - maximum).exp()).sum();
+    maximum + sum.ln()
+}
+
+/// Depth of each node of a flat tree (0 for roots); parents must come before children.
+fn tree_depths(parents: &[Option<usize>]) -> Result<Vec<usize>, Gemma3Error> {
+    let mut depths = Vec::with_capacity(parents.len());
+    for (node, parent) in parents.iter().enumerate() {
+        match parent {
+            None => depths.push(0),
+            Some(parent) if *parent < node => depths.push(depths[*parent] + 1),
+            Some(parent) => {
+                return Err(Gemma3Error::Compute(candle_core::Error::Msg(format!(
+                    "token tree node {node} has parent {parent}, which does not come before it"
+                ))));
+            }
+        }
+    }
+    Ok(depths)
+}
+
+/// Continuations merged into a prefix tree: shared leading tokens become one node.
+#[derive(Debug, Default)]
+struct TokenTree {
+    tokens: Vec<u32>,
+    parents: Vec<Option<usize>>,
+    /// Per continuation, its nodes from first token to last.
+    paths: Vec<Vec<usize>>,
+}
+
+impl TokenTree {
+    fn build(continuations: &[&[u32]]) -> TokenTree {
+        let mut tree = TokenTree::default();
+        let mut children: std::collections::HashMap<(Option<usize>, u32), usize> = std::collections::HashMap::new();
+        for continuation in continuations {
+            let mut parent = None;
+            let mut path = Vec::with_capacity(continuation.len());
+            for &token in *continuation {
+                let node = *children.entry((parent, token)).or_insert_with(|| {
+                    tree.tokens.push(token);
+                    tree.parents.push(parent);
+                    tree.tokens.len() - 1
+                });
+                path.push(node);
+                parent = Some(node);
+            }
+            tree.paths.push(path);
+        }
+        tree
+    }
+}
+
 /// Which cached keys the new queries may see: query at absolute position `q` sees key `k`
 /// when `k <= q` and, in sliding layers, `q - k < window`.
 #[derive(Debug)]
@@ -577,6 +747,40 @@ impl AttentionMask {
             Some(Tensor::from_vec(values, (count, key_end - first_key), device)?)
         };
         Ok(Self { first_key, additive })
+    }
+}
+
+impl AttentionMask {
+    /// The mask of a flat token tree after `start` cached positions: a node at position
+    /// `start + depth` sees the cached keys (within the window) and its ancestors and itself.
+    fn for_tree(
+        start: usize,
+        parents: &[Option<usize>],
+        depths: &[usize],
+        window: Option<usize>,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        let count = parents.len();
+        let first_key = window.map_or(0, |window| (start + 1).saturating_sub(window));
+        let in_window = |query: usize, key: usize| window.is_none_or(|window| query - key < window);
+        let key_count = start - first_key + count;
+        let mut values = Vec::with_capacity(count * key_count);
+        for node in 0..count {
+            let query = start + depths[node];
+            for key in first_key..start {
+                values.push(if in_window(query, key) { 0.0f32 } else { f32::NEG_INFINITY });
+            }
+            let row_start = values.len();
+            values.extend(std::iter::repeat_n(f32::NEG_INFINITY, count));
+            let mut ancestor = Some(node);
+            while let Some(visible) = ancestor {
+                if in_window(query, start + depths[visible]) {
+                    values[row_start + visible] = 0.0;
+                }
+                ancestor = parents[visible];
+            }
+        }
+        Ok(Self { first_key, additive: Some(Tensor::from_vec(values, (count, key_count), device)?) })
     }
 }
 

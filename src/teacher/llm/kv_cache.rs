@@ -50,6 +50,31 @@ impl KvCache {
         self.clone_from(snapshot);
     }
 
+    /// The cache of the first `positions` tokens only (a shared prefix of two sequences).
+    /// Shortening forgets the last hidden state, so the result must get at least one more
+    /// token before it can predict anything.
+    pub fn truncated(&self, positions: usize) -> candle_core::Result<KvCache> {
+        if positions >= self.positions {
+            return Ok(self.clone());
+        }
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| {
+                layer
+                    .as_ref()
+                    .map(|layer| {
+                        Ok(LayerKeysValues {
+                            keys: layer.keys.narrow(D::Minus2, 0, positions)?,
+                            values: layer.values.narrow(D::Minus2, 0, positions)?,
+                        })
+                    })
+                    .transpose()
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(KvCache { layers, positions, last_hidden: None })
+    }
+
     /// The final-norm hidden state `[hidden]` of the last token processed, if any.
     pub fn last_hidden(&self) -> Option<&Tensor> {
         self.last_hidden.as_ref()

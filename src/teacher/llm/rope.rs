@@ -74,6 +74,18 @@ impl RopeTable {
         Ok((tables.cos.narrow(0, start, count)?, tables.sin.narrow(0, start, count)?))
     }
 
+    /// cos and sin for arbitrary `positions` (a token tree's), each `[positions.len(), head_dim / 2]`.
+    pub fn cos_sin_at(&self, positions: &[usize]) -> candle_core::Result<(Tensor, Tensor)> {
+        let highest = positions.iter().copied().max().unwrap_or(0);
+        // Grows the table to cover every position (and checks the context length).
+        self.cos_sin(0, highest + 1)?;
+        let guard = self.lock();
+        let Some(tables) = guard.as_ref() else { candle_core::bail!("rope table missing after it was built") };
+        let indices: Vec<u32> = positions.iter().map(|&position| position as u32).collect();
+        let indices = Tensor::new(indices.as_slice(), &self.device)?;
+        Ok((tables.cos.index_select(&indices, 0)?, tables.sin.index_select(&indices, 0)?))
+    }
+
     fn build(&self, positions: usize) -> candle_core::Result<CosSin> {
         let half = self.head_dim / 2;
         // f64 angles: at position 30k the f32 rounding of position * frequency shows.

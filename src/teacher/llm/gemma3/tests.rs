@@ -434,3 +434,52 @@ fn load_errors_name_the_file_and_the_problem() {
 
     assert!(Gemma3Model::load_path(&path, &Gemma3Options { threads: 2 }).is_ok());
 }
+
+#[test]
+fn batched_tree_scoring_equals_one_continuation_at_a_time() {
+    let Fixture { model, .. } = fixture();
+    // A prefix past the window, so sliding layers mask old cached keys for deeper nodes.
+    let mut cache = model.new_cache();
+    model.forward(&TOKENS[..6], &mut cache, LogitPositions::Last).expect("prefix");
+    let long: Vec<u32> = (0..9).map(|index| (index * 5 + 2) % VOCABULARY as u32).collect();
+    // Shared first tokens, a continuation that is a prefix of another, a repeat, an empty one.
+    let continuations: Vec<&[u32]> =
+        vec![&[3, 9, 9], &[3, 9, 12], &[3], &[21, 4], &[], &[3, 9, 9], &long[..], &[3, 9, 12, 7, 7]];
+    let batched = model.score_continuations(&cache, &continuations).expect("batched scores");
+    assert_eq!(cache.len(), 6, "the cache is left as it was");
+    assert_eq!(batched.len(), continuations.len());
+    for (continuation, scores) in continuations.iter().zip(&batched) {
+        let mut one = cache.snapshot();
+        let expected = model.continuation_log_probs(&mut one, continuation).expect("one at a time");
+        assert_eq!(scores.len(), expected.len(), "{continuation:?}");
+        for (found, expected) in scores.iter().zip(&expected) {
+            assert!((found - expected).abs() < TOLERANCE, "{continuation:?}: {scores:?} vs {expected:?}");
+        }
+    }
+    // And against the naive full-sequence reference.
+    let Fixture { reference, .. } = fixture();
+    for (continuation, scores) in continuations.iter().zip(&batched) {
+        let whole: Vec<u32> = TOKENS[..6].iter().chain(continuation.iter()).copied().collect();
+        let all_rows = reference.logits(&whole);
+        for (index, &token) in continuation.iter().enumerate() {
+            let expected = log_softmax(&all_rows[5 + index], token);
+            assert!((scores[index] - expected).abs() < TOLERANCE, "{continuation:?} token {index}");
+        }
+    }
+}
+
+#[test]
+fn menu_logits_are_the_full_rows_entries() {
+    let Fixture { model, .. } = fixture();
+    let mut cache = model.new_cache();
+    let full = model.forward(&TOKENS[..4], &mut cache, LogitPositions::Last).expect("prefix");
+    let full: Vec<f32> = full.to_vec1().expect("row");
+    let picked = model.next_token_logits_for(&cache, &[5, 0, 39]).expect("picked");
+    for (value, token) in picked.iter().zip([5usize, 0, 39]) {
+        assert!((value - full[token]).abs() < TOLERANCE);
+    }
+    let again = model.next_token_logits(&cache).expect("whole row");
+    assert_eq!(again.len(), VOCABULARY);
+    assert!((again[7] - full[7]).abs() < TOLERANCE);
+    assert!(matches!(model.next_token_logits_for(&cache, &[40]), Err(Gemma3Error::TokenOutOfRange { .. })));
+}
