@@ -2,6 +2,9 @@
 //! advises the student. `llm/` reads and runs the model; `model_path` finds the default file.
 
 pub mod advisor;
+pub mod cache;
+pub mod client;
 pub mod llm;
 pub mod model_path;
 pub mod prompt;
+pub mod worker;
