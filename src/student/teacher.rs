@@ -44,6 +44,47 @@ pub trait TeacherPolicy: Send {
     }
 }
 
+/// Per env, what its agent has seen this episode, for teachers that plan over the student's
+/// knowledge on envs that do not track it themselves (`VecEnv::fog`).
+#[derive(Clone, Debug, Default)]
+pub struct EpisodeFogs {
+    fogs: Vec<Option<FogOfWar>>,
+    /// `env.total_steps()` at the last `begin`: a jump means advice resumes after a pause (a
+    /// teacher kept aside while toggled off), so what was seen belongs to old episodes.
+    last_total_steps: Option<u64>,
+}
+
+impl EpisodeFogs {
+    /// Call once per `advise`, before `observe`.
+    pub fn begin(&mut self, env: &VecEnv) {
+        let steps = env.total_steps();
+        let one_step = env.num_envs() as u64;
+        let continuous = self.last_total_steps.is_some_and(|last| steps == last || steps == last + one_step);
+        if !continuous {
+            self.fogs.clear();
+        }
+        self.fogs.resize(env.num_envs(), None);
+        self.last_total_steps = Some(steps);
+    }
+
+    /// What env `index`'s agent has seen this episode, counting what it sees now: the env's
+    /// own record when it keeps one, else ours (forgotten when an episode ends).
+    pub fn observe<'a>(&'a mut self, env: &'a VecEnv, index: usize) -> &'a FogOfWar {
+        if let Some(fog) = env.fog(index) {
+            return fog;
+        }
+        let world = env.world(index);
+        let episode_ended = env.terminated()[index] || env.truncated()[index];
+        let slot = &mut self.fogs[index];
+        match slot {
+            Some(fog) if episode_ended => fog.reset(world),
+            Some(fog) => fog.reveal(world),
+            None => {}
+        }
+        slot.get_or_insert_with(|| FogOfWar::for_world(world))
+    }
+}
+
 /// No teacher: never advises, so the student learns from reward alone.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoTeacher;
@@ -64,14 +105,18 @@ impl TeacherPolicy for NoTeacher {
 pub struct OracleTeacher {
     sees_true_state: bool,
     /// Per env, what its agent has seen this episode (when the env does not track it).
-    fogs: Vec<Option<FogOfWar>>,
+    fogs: EpisodeFogs,
     /// Per env, the option the oracle pursues now (probability 1).
     options: Vec<Option<TeacherAdvice>>,
 }
 
 impl OracleTeacher {
     pub fn new(level: &Level) -> OracleTeacher {
-        OracleTeacher { sees_true_state: oracle_needs_true_state(level), fogs: Vec::new(), options: Vec::new() }
+        OracleTeacher {
+            sees_true_state: oracle_needs_true_state(level),
+            fogs: EpisodeFogs::default(),
+            options: Vec::new(),
+        }
     }
 
     /// Whether it plans over the whole true state.
@@ -86,28 +131,14 @@ impl TeacherPolicy for OracleTeacher {
     }
 
     fn advise(&mut self, env: &VecEnv, advice: &mut [Option<ActionDistribution>]) {
-        self.fogs.resize(env.num_envs(), None);
+        self.fogs.begin(env);
         self.options.resize(env.num_envs(), None);
         for (index, slot) in advice.iter_mut().enumerate().take(env.num_envs()) {
             let world = env.world(index);
             let advised = if self.sees_true_state {
                 oracle_advice(world, &TrueState)
-            } else if let Some(fog) = env.fog(index) {
-                oracle_advice(world, fog)
             } else {
-                let episode_ended = env.terminated()[index] || env.truncated()[index];
-                let fog = match &mut self.fogs[index] {
-                    Some(fog) if episode_ended => {
-                        fog.reset(world);
-                        fog
-                    }
-                    Some(fog) => {
-                        fog.reveal(world);
-                        fog
-                    }
-                    empty @ None => empty.insert(FogOfWar::for_world(world)),
-                };
-                oracle_advice(world, &*fog)
+                oracle_advice(world, self.fogs.observe(env, index))
             };
             *slot = Some(advised.action_probs);
             self.options[index] = Some(TeacherAdvice {

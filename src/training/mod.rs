@@ -2,6 +2,7 @@
 //! vectorised env step and `update()` one PPO update, so the app and the CLI drive the same loop.
 
 pub mod checkpoint;
+pub mod llm_teacher;
 
 use std::str::FromStr;
 use std::time::Instant;
