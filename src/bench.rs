@@ -1,6 +1,8 @@
 //! `duet bench ...`: throughput benchmarks that print one JSON line each, so speed targets
 //! live in measured numbers rather than in timed unit tests.
 
+pub mod teacher;
+
 use std::time::Instant;
 
 use crate::env::grid::Action;

@@ -231,3 +231,5 @@ fn progress_line(record: &UpdateRecord) -> String {
     }
     line
 }
+
+pub mod teacher;

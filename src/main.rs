@@ -97,6 +97,11 @@ enum Command {
         #[arg(long, value_name = "S")]
         seed: Option<u64>,
     },
+    /// Ask the LLM teacher about a state of a scene's level.
+    Teacher {
+        #[command(subcommand)]
+        what: TeacherCommand,
+    },
     /// Measure throughput; prints one JSON line.
     Bench {
         #[command(subcommand)]
@@ -105,7 +110,75 @@ enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+enum TeacherCommand {
+    /// Print the description, the prompt, the teacher's distribution over the legal options,
+    /// the rationale and the timings for one state.
+    Ask {
+        /// Scene file (RON): its level, seed and teacher section.
+        #[arg(long, value_name = "FILE")]
+        scene: PathBuf,
+        /// Episode seed [default: the scene's].
+        #[arg(long, value_name = "S")]
+        seed: Option<u64>,
+        /// Oracle steps into the episode before asking.
+        #[arg(long, value_name = "K", default_value_t = 0)]
+        steps: usize,
+        #[command(flatten)]
+        teacher: TeacherArgs,
+    },
+}
+
+/// Overrides of the scene's teacher section.
+#[derive(clap::Args, Debug, Clone)]
+struct TeacherArgs {
+    /// A GGUF model [default: the scene's, else the default model (`make model`)].
+    #[arg(long, value_name = "PATH")]
+    model: Option<PathBuf>,
+    /// A prompt template [default: the scene's, else assets/prompts/grid.txt or grid-menu.txt].
+    #[arg(long, value_name = "FILE")]
+    prompt: Option<PathBuf>,
+    /// continuation, menu or sample-and-count [default: the scene's].
+    #[arg(long)]
+    scoring: Option<String>,
+    /// Also generate a short rationale.
+    #[arg(long)]
+    rationale: bool,
+}
+
+impl TeacherArgs {
+    fn overrides(self) -> duet::cli::teacher::TeacherOverrides {
+        duet::cli::teacher::TeacherOverrides {
+            model: self.model,
+            prompt: self.prompt,
+            scoring: self.scoring,
+            rationale: self.rationale,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
 enum BenchCommand {
+    /// The LLM teacher over states from oracle and random rollouts: latency (cold and with
+    /// the prompt prefix cached), prompt speed, agreement with the oracle; one JSON line.
+    Teacher {
+        /// Scene file (RON): its level, seed and teacher section.
+        #[arg(long, value_name = "FILE")]
+        scene: PathBuf,
+        /// Distinct states to ask about.
+        #[arg(long, value_name = "N", default_value_t = 40)]
+        states: usize,
+        /// First episode seed [default: the scene's].
+        #[arg(long, value_name = "S")]
+        seed: Option<u64>,
+        /// States also measured cold (caches dropped first).
+        #[arg(long, value_name = "N", default_value_t = 4)]
+        cold: usize,
+        /// Write every state's prompt as JSON lines (for tools/llama_cpp_peer.py).
+        #[arg(long, value_name = "FILE")]
+        dump_prompts: Option<PathBuf>,
+        #[command(flatten)]
+        teacher: TeacherArgs,
+    },
     /// Step a scene's environments with uniformly random actions (observations and
     /// auto-reset included).
     Env {
@@ -157,6 +230,19 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Some(Command::Conformance { files, max_report }) => duet::cli::conformance(&files, max_report),
+        Some(Command::Teacher { what: TeacherCommand::Ask { scene, seed, steps, teacher } }) => {
+            duet::cli::teacher::ask(&scene, seed, steps, &teacher.overrides())
+        }
+        Some(Command::Bench { what: BenchCommand::Teacher { scene, states, seed, cold, dump_prompts, teacher } }) => {
+            duet::cli::teacher::bench_teacher(&duet::cli::teacher::BenchTeacherArgs {
+                scene,
+                states,
+                seed,
+                cold,
+                overrides: teacher.overrides(),
+                dump_prompts,
+            })
+        }
         Some(Command::Bench { what: BenchCommand::Env { scene, steps, threads, num_envs } }) => {
             duet::cli::bench_env(&scene, steps, threads, num_envs)
         }

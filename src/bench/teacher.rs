@@ -1,0 +1,268 @@
+//! `duet bench teacher`: the LLM advisor's latency (cold and with the prompt prefix cached),
+//! prompt speed and agreement with the oracle over states sampled from real rollouts.
+//!
+//! States come from episodes of a scene's level driven by the oracle (the states a student
+//! that follows advice sees) and by random actions (the states an early student sees), each
+//! described as the teacher sees them: the agent's fog of war, `env::text`, the legal menu.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+
+use crate::env::grid::levels::LevelRng;
+use crate::env::grid::{Action, FogOfWar, GridWorld, Level};
+use crate::env::text::describe;
+use crate::skills::{TeacherOption, TrueState, available_options, oracle_advice, oracle_needs_true_state};
+use crate::teacher::advice::LlmAdvisor;
+use crate::teacher::advisor::{AdviceRequest, Advisor, AdvisorError};
+
+/// A state the teacher is asked about, with the option the oracle pursues there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TeacherState {
+    pub request: AdviceRequest,
+    pub oracle_option: TeacherOption,
+}
+
+/// The request and the oracle's option for `world` as seen through `fog`.
+pub fn teacher_state(level: &Level, world: &GridWorld, fog: &FogOfWar) -> TeacherState {
+    let oracle_option =
+        if oracle_needs_true_state(level) { oracle_advice(world, &TrueState).option } else { oracle_advice(world, fog).option };
+    TeacherState {
+        request: AdviceRequest {
+            mission: world.mission.clone(),
+            description: describe(world, Some(fog)),
+            options: available_options(world, fog),
+        },
+        oracle_option,
+    }
+}
+
+/// The episode of `level` for `seed` after `steps` oracle actions (fewer if it ends).
+pub fn state_after_oracle_steps(level: &Level, seed: u64, steps: usize) -> (GridWorld, FogOfWar) {
+    let mut world = level.generate(seed);
+    let mut fog = FogOfWar::for_world(&world);
+    for _ in 0..steps {
+        let action = oracle_advice(&world, &fog).best_action();
+        let mut next = world.clone();
+        if next.step(action).done() {
+            break;
+        }
+        world = next;
+        fog.reveal(&world);
+    }
+    (world, fog)
+}
+
+/// Up to `count` distinct states (by description and menu) from alternating oracle-driven and
+/// random-action episodes of `level`, starting at episode seed `seed`.
+pub fn sample_states(level: &Level, seed: u64, count: usize) -> Vec<TeacherState> {
+    let mut rng = LevelRng::new(seed ^ 0x7EAC_4E55);
+    let mut states = Vec::new();
+    let mut seen = HashSet::new();
+    // Enough episodes for any level that yields states at all; bounded so a level whose
+    // states all look alike cannot loop forever.
+    for episode in 0..count.max(1) * 20 {
+        if states.len() >= count {
+            break;
+        }
+        let oracle_driven = episode % 2 == 0;
+        let mut world = level.generate(seed.wrapping_add(episode as u64));
+        let mut fog = FogOfWar::for_world(&world);
+        for _ in 0..world.max_steps {
+            // Keep about one state in four so one episode does not fill the sample.
+            if rng.rand_usize(0, 4) == 0 {
+                let state = teacher_state(level, &world, &fog);
+                let key = (state.request.description.clone(), state.request.options.clone());
+                if seen.insert(key) {
+                    states.push(state);
+                    if states.len() >= count {
+                        break;
+                    }
+                }
+            }
+            let action = if oracle_driven && rng.rand_usize(0, 10) != 0 {
+                oracle_advice(&world, &fog).best_action()
+            } else {
+                Action::ALL[rng.rand_usize(0, Action::COUNT)]
+            };
+            if world.step(action).done() {
+                break;
+            }
+            fog.reveal(&world);
+        }
+    }
+    states
+}
+
+/// What `bench teacher` measured, one JSON object.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TeacherBenchResult {
+    pub bench: &'static str,
+    pub level: String,
+    pub model: String,
+    pub prompt: String,
+    pub scoring: String,
+    pub states: usize,
+    pub mean_options: f64,
+    pub prefix_tokens: usize,
+    pub mean_state_tokens: f64,
+    /// Mean state tokens reused from the previous request's cache.
+    pub mean_reused_state_tokens: f64,
+    /// Latency with everything recomputed (prefix included), over the first `cold_states`.
+    pub cold_states: usize,
+    pub cold_p50_ms: f64,
+    pub cold_p95_ms: f64,
+    /// Latency with the prefix cached.
+    pub cached_p50_ms: f64,
+    pub cached_p95_ms: f64,
+    /// Prefix tokens per CPU-second of this process while running the cold prefixes.
+    pub prompt_tokens_per_cpu_second: Option<f64>,
+    pub prompt_tokens_per_second: f64,
+    /// Fraction of states where the teacher's top option is the oracle's.
+    pub agreement: f64,
+    /// Mean probability the teacher gives the oracle's option.
+    pub mean_oracle_probability: f64,
+    /// Agreement of always answering the first listed option, for comparison.
+    pub agreement_first_option: f64,
+    /// Agreement of a uniform guess (mean of 1 / options).
+    pub agreement_chance: f64,
+}
+
+/// Runs the benchmark over `states`: `cold_states` of them with caches dropped first, then
+/// all of them with the prefix cached.
+pub fn bench_teacher(
+    advisor: &mut LlmAdvisor,
+    level: &Level,
+    prompt_name: &str,
+    states: &[TeacherState],
+    cold_states: usize,
+) -> Result<TeacherBenchResult, AdvisorError> {
+    let mut cold_ms = Vec::new();
+    let mut prefix_tokens = 0;
+    let mut prefix_seconds = 0.0;
+    let cpu_before = process_cpu_seconds();
+    let mut prefix_cpu = 0.0;
+    for state in states.iter().take(cold_states) {
+        advisor.forget_caches();
+        let cpu_start = process_cpu_seconds();
+        let advice = advisor.advise(&state.request)?;
+        let timing = advisor.last_timing();
+        // Only the prefix part of the CPU time counts for prompt speed: estimate it by the
+        // prefix's share of the wall time of this request.
+        if let (Some(start), Some(end)) = (cpu_start, process_cpu_seconds()) {
+            prefix_cpu += (end - start) * timing.prefix_seconds / timing.total_seconds.max(1e-9);
+        }
+        prefix_tokens = timing.prefix_tokens;
+        prefix_seconds += timing.prefix_seconds;
+        cold_ms.push(advice.latency.as_secs_f64() * 1e3);
+    }
+    let measured_cpu = cpu_before.is_some() && !cold_ms.is_empty();
+
+    let mut cached_ms = Vec::new();
+    let mut agreements = 0usize;
+    let mut oracle_probability = 0.0;
+    let mut first_option_agreements = 0usize;
+    let mut chance = 0.0;
+    let mut state_tokens = 0usize;
+    let mut reused_tokens = 0usize;
+    for state in states {
+        let advice = advisor.advise(&state.request)?;
+        cached_ms.push(advice.latency.as_secs_f64() * 1e3);
+        let timing = advisor.last_timing();
+        state_tokens += timing.state_tokens;
+        reused_tokens += timing.reused_state_tokens;
+        agreements += usize::from(advice.top_option() == Some(state.oracle_option));
+        oracle_probability += advice.probability_of(state.oracle_option) as f64;
+        first_option_agreements += usize::from(state.request.options.first() == Some(&state.oracle_option));
+        chance += 1.0 / state.request.options.len().max(1) as f64;
+    }
+    let count = states.len().max(1) as f64;
+    Ok(TeacherBenchResult {
+        bench: "teacher",
+        level: level.name(),
+        model: advisor.model_name().to_string(),
+        prompt: prompt_name.to_string(),
+        scoring: format!("{:?}", advisor.settings().scoring),
+        states: states.len(),
+        mean_options: states.iter().map(|state| state.request.options.len()).sum::<usize>() as f64 / count,
+        prefix_tokens,
+        mean_state_tokens: state_tokens as f64 / count,
+        mean_reused_state_tokens: reused_tokens as f64 / count,
+        cold_states: cold_ms.len(),
+        cold_p50_ms: percentile(&cold_ms, 0.5),
+        cold_p95_ms: percentile(&cold_ms, 0.95),
+        cached_p50_ms: percentile(&cached_ms, 0.5),
+        cached_p95_ms: percentile(&cached_ms, 0.95),
+        prompt_tokens_per_cpu_second: measured_cpu
+            .then(|| (prefix_tokens * cold_ms.len()) as f64 / prefix_cpu.max(1e-9)),
+        prompt_tokens_per_second: (prefix_tokens * cold_ms.len()) as f64 / prefix_seconds.max(1e-9),
+        agreement: agreements as f64 / count,
+        mean_oracle_probability: oracle_probability / count,
+        agreement_first_option: first_option_agreements as f64 / count,
+        agreement_chance: chance / count,
+    })
+}
+
+/// Writes every state's full prompt and options as JSON lines (for tools/llama_cpp_peer.py).
+pub fn dump_prompts(advisor: &LlmAdvisor, states: &[TeacherState], path: &Path) -> std::io::Result<()> {
+    let mut text = Vec::new();
+    for state in states {
+        let line = serde_json::json!({
+            "prompt": advisor.prompt_text(&state.request),
+            "options": state.request.options.iter().map(TeacherOption::phrase).collect::<Vec<_>>(),
+            "oracle": state.oracle_option.phrase(),
+        });
+        writeln!(text, "{line}")?;
+    }
+    crate::training::checkpoint::write_file_atomically(path, &text)
+}
+
+/// The `fraction` quantile (nearest rank) of `values`, 0 for none.
+pub fn percentile(values: &[f64], fraction: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((fraction * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// CPU seconds this process has used (user + system), from /proc/self/stat.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) closed by ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    // Linux reports clock ticks of 1/100 s on every common configuration.
+    Some((user + system) / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let values = [5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(percentile(&values, 0.5), 3.0);
+        assert_eq!(percentile(&values, 0.95), 5.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn sampled_states_are_distinct_and_the_oracle_option_is_on_the_menu() {
+        let level = Level::from_name("DoorKey-8x8").expect("a level");
+        let states = sample_states(&level, 3, 30);
+        assert_eq!(states.len(), 30);
+        let distinct: HashSet<_> = states.iter().map(|state| state.request.description.clone()).collect();
+        assert!(distinct.len() >= 20, "{}", distinct.len());
+        for state in &states {
+            assert!(state.request.options.contains(&state.oracle_option), "{state:?}");
+            assert!(state.request.description.starts_with("Mission: "));
+        }
+        let (world, fog) = state_after_oracle_steps(&level, 3, 5);
+        assert_eq!(teacher_state(&level, &world, &fog), teacher_state(&level, &world, &fog));
+    }
+}

@@ -1,0 +1,138 @@
+//! `duet teacher ask` and `duet bench teacher`: the LLM teacher from the command line, on
+//! states built from a scene (its level and seed), with the scene's teacher settings.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+use crate::bench::teacher::{self as teacher_bench, TeacherState};
+use crate::env::grid::Level;
+use crate::env::scene::{Scene, ScoringMode, TeacherSpec};
+use crate::skills::TeacherOption;
+use crate::teacher::advice::{LlmAdvisor, LlmAdvisorSettings, template_for_spec};
+use crate::teacher::advisor::Advisor;
+
+/// Reads a scoring mode's command-line name.
+pub fn parse_scoring(name: &str) -> anyhow::Result<ScoringMode> {
+    match name.to_ascii_lowercase().as_str() {
+        "continuation" => Ok(ScoringMode::Continuation),
+        "menu" => Ok(ScoringMode::Menu),
+        "sample" | "sample-and-count" | "sampleandcount" => Ok(ScoringMode::SampleAndCount),
+        other => bail!("unknown scoring mode {other:?}; the modes are continuation, menu, sample-and-count"),
+    }
+}
+
+/// Overrides of a scene's teacher section from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct TeacherOverrides {
+    pub model: Option<PathBuf>,
+    pub prompt: Option<PathBuf>,
+    pub scoring: Option<String>,
+    pub rationale: bool,
+}
+
+/// The scene's level and seed and its teacher section with `overrides` applied.
+fn scene_teacher(scene_path: &Path, overrides: &TeacherOverrides) -> anyhow::Result<(Level, u64, TeacherSpec)> {
+    let scene = Scene::load(scene_path)?;
+    let Some(level) = scene.grid_level().cloned() else {
+        bail!("{}: the teacher needs a grid scene", scene_path.display());
+    };
+    let mut spec = scene.teacher.clone();
+    if let Some(model) = &overrides.model {
+        spec.model = Some(model.clone());
+    }
+    if let Some(prompt) = &overrides.prompt {
+        spec.prompt = Some(prompt.clone());
+    }
+    if let Some(scoring) = &overrides.scoring {
+        spec.scoring = parse_scoring(scoring)?;
+    }
+    spec.rationale |= overrides.rationale;
+    Ok((level, scene.seed, spec))
+}
+
+fn load_advisor(spec: &TeacherSpec) -> anyhow::Result<(LlmAdvisor, String)> {
+    let template = template_for_spec(spec)?;
+    let settings = LlmAdvisorSettings::from_spec(spec)?;
+    let advisor = LlmAdvisor::load(settings, &template)?;
+    Ok((advisor, template.source().to_string()))
+}
+
+/// `duet teacher ask`: the state after `steps` oracle steps of the scene's episode `seed`;
+/// prints the description, the prompt, the distribution, the rationale and the timings.
+pub fn ask(scene_path: &Path, seed: Option<u64>, steps: usize, overrides: &TeacherOverrides) -> anyhow::Result<ExitCode> {
+    let (level, scene_seed, spec) = scene_teacher(scene_path, overrides)?;
+    let seed = seed.unwrap_or(scene_seed);
+    let (world, fog) = teacher_bench::state_after_oracle_steps(&level, seed, steps);
+    let state = teacher_bench::teacher_state(&level, &world, &fog);
+    let load_started = std::time::Instant::now();
+    let (mut advisor, prompt_source) = load_advisor(&spec)?;
+    let load_seconds = load_started.elapsed().as_secs_f64();
+    println!("== state ({}, seed {seed}, {steps} oracle steps)\n{}", level.name(), state.request.description);
+    println!("\n== prompt ({prompt_source})\n{}", advisor.prompt_text(&state.request));
+    let advice = advisor.advise(&state.request).context("the teacher could not advise")?;
+    println!("\n== advice ({:?} scoring, model {})", spec.scoring, advisor.model_name());
+    let mut ranked: Vec<(TeacherOption, f32)> =
+        advice.options.iter().copied().zip(advice.probabilities.iter().copied()).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (option, probability) in &ranked {
+        let oracle = if *option == state.oracle_option { "   <- the oracle's option" } else { "" };
+        println!("{probability:>7.3}  {}{oracle}", option.phrase());
+    }
+    if let Some(rationale) = &advice.rationale {
+        println!("rationale: {rationale}");
+    }
+    let timing = advisor.last_timing();
+    println!(
+        "\n== timings\nmodel load and prompt prefix {load_seconds:.2}s; this advice {:.0} ms with the prefix \
+         cached: state {} tokens in {:.0} ms, scoring {:.0} ms ({} option tokens), rationale {:.0} ms",
+        timing.total_seconds * 1e3,
+        timing.state_tokens,
+        timing.state_seconds * 1e3,
+        timing.scoring_seconds * 1e3,
+        timing.option_tokens,
+        timing.rationale_seconds * 1e3,
+    );
+    // Again from nothing: what a request costs right after the prompt changed.
+    advisor.forget_caches();
+    advisor.advise(&state.request)?;
+    let cold = advisor.last_timing().clone();
+    println!(
+        "cold (prefix recomputed): {:.0} ms, of which prefix {} tokens in {:.0} ms",
+        cold.total_seconds * 1e3,
+        cold.prefix_tokens,
+        cold.prefix_seconds * 1e3
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `duet bench teacher` was asked to do.
+#[derive(Clone, Debug)]
+pub struct BenchTeacherArgs {
+    pub scene: PathBuf,
+    pub states: usize,
+    pub seed: Option<u64>,
+    pub cold: usize,
+    pub overrides: TeacherOverrides,
+    /// Also write every state's prompt as JSON lines (tools/llama_cpp_peer.py reads them).
+    pub dump_prompts: Option<PathBuf>,
+}
+
+/// `duet bench teacher`: one JSON line (see `bench::teacher::TeacherBenchResult`).
+pub fn bench_teacher(args: &BenchTeacherArgs) -> anyhow::Result<ExitCode> {
+    let (level, scene_seed, spec) = scene_teacher(&args.scene, &args.overrides)?;
+    let seed = args.seed.unwrap_or(scene_seed);
+    let states: Vec<TeacherState> = teacher_bench::sample_states(&level, seed, args.states);
+    if states.is_empty() {
+        bail!("{}: no states to ask about", args.scene.display());
+    }
+    let (mut advisor, prompt_source) = load_advisor(&spec)?;
+    if let Some(path) = &args.dump_prompts {
+        teacher_bench::dump_prompts(&advisor, &states, path)
+            .with_context(|| format!("{}: cannot write the prompts", path.display()))?;
+    }
+    let result = teacher_bench::bench_teacher(&mut advisor, &level, &prompt_source, &states, args.cold)?;
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(ExitCode::SUCCESS)
+}
