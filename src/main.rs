@@ -143,6 +143,10 @@ struct TeacherArgs {
     /// Also generate a short rationale.
     #[arg(long)]
     rationale: bool,
+    /// Continuation scoring over the whole vocabulary (true log-likelihoods) instead of over
+    /// the option tokens that compete at each point.
+    #[arg(long)]
+    full_vocabulary: bool,
 }
 
 impl TeacherArgs {
@@ -152,6 +156,7 @@ impl TeacherArgs {
             prompt: self.prompt,
             scoring: self.scoring,
             rationale: self.rationale,
+            full_vocabulary: self.full_vocabulary,
         }
     }
 }

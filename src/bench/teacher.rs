@@ -102,6 +102,8 @@ pub struct TeacherBenchResult {
     pub model: String,
     pub prompt: String,
     pub scoring: String,
+    /// Continuation scoring's normalisation (Siblings: constrained to the options).
+    pub normalization: String,
     pub states: usize,
     pub mean_options: f64,
     pub prefix_tokens: usize,
@@ -183,6 +185,7 @@ pub fn bench_teacher(
         model: advisor.model_name().to_string(),
         prompt: prompt_name.to_string(),
         scoring: format!("{:?}", advisor.settings().scoring),
+        normalization: format!("{:?}", advisor.settings().normalization),
         states: states.len(),
         mean_options: states.iter().map(|state| state.request.options.len()).sum::<usize>() as f64 / count,
         prefix_tokens,

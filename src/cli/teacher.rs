@@ -12,6 +12,7 @@ use crate::env::scene::{Scene, ScoringMode, TeacherSpec};
 use crate::skills::TeacherOption;
 use crate::teacher::advice::{LlmAdvisor, LlmAdvisorSettings, template_for_spec};
 use crate::teacher::advisor::Advisor;
+use crate::teacher::llm::TreeNormalization;
 
 /// Reads a scoring mode's command-line name.
 pub fn parse_scoring(name: &str) -> anyhow::Result<ScoringMode> {
@@ -30,6 +31,9 @@ pub struct TeacherOverrides {
     pub prompt: Option<PathBuf>,
     pub scoring: Option<String>,
     pub rationale: bool,
+    /// Continuation scoring over the whole vocabulary (true log-likelihoods) instead of over
+    /// the competing option tokens.
+    pub full_vocabulary: bool,
 }
 
 /// The scene's level and seed and its teacher section with `overrides` applied.
@@ -52,9 +56,12 @@ fn scene_teacher(scene_path: &Path, overrides: &TeacherOverrides) -> anyhow::Res
     Ok((level, scene.seed, spec))
 }
 
-fn load_advisor(spec: &TeacherSpec) -> anyhow::Result<(LlmAdvisor, String)> {
+fn load_advisor(spec: &TeacherSpec, overrides: &TeacherOverrides) -> anyhow::Result<(LlmAdvisor, String)> {
     let template = template_for_spec(spec)?;
-    let settings = LlmAdvisorSettings::from_spec(spec)?;
+    let mut settings = LlmAdvisorSettings::from_spec(spec)?;
+    if overrides.full_vocabulary {
+        settings.normalization = TreeNormalization::Vocabulary;
+    }
     let advisor = LlmAdvisor::load(settings, &template)?;
     Ok((advisor, template.source().to_string()))
 }
@@ -67,7 +74,7 @@ pub fn ask(scene_path: &Path, seed: Option<u64>, steps: usize, overrides: &Teach
     let (world, fog) = teacher_bench::state_after_oracle_steps(&level, seed, steps);
     let state = teacher_bench::teacher_state(&level, &world, &fog);
     let load_started = std::time::Instant::now();
-    let (mut advisor, prompt_source) = load_advisor(&spec)?;
+    let (mut advisor, prompt_source) = load_advisor(&spec, overrides)?;
     let load_seconds = load_started.elapsed().as_secs_f64();
     println!("== state ({}, seed {seed}, {steps} oracle steps)\n{}", level.name(), state.request.description);
     println!("\n== prompt ({prompt_source})\n{}", advisor.prompt_text(&state.request));
@@ -127,7 +134,7 @@ pub fn bench_teacher(args: &BenchTeacherArgs) -> anyhow::Result<ExitCode> {
     if states.is_empty() {
         bail!("{}: no states to ask about", args.scene.display());
     }
-    let (mut advisor, prompt_source) = load_advisor(&spec)?;
+    let (mut advisor, prompt_source) = load_advisor(&spec, &args.overrides)?;
     if let Some(path) = &args.dump_prompts {
         teacher_bench::dump_prompts(&advisor, &states, path)
             .with_context(|| format!("{}: cannot write the prompts", path.display()))?;

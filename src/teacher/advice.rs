@@ -18,7 +18,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::env::scene::{ScoringMode, TeacherSpec};
 use crate::skills::TeacherOption;
 use crate::teacher::advisor::{AdviceOrigin, AdviceRequest, Advisor, AdvisorError, TeacherAdvice};
-use crate::teacher::llm::{Gemma3Model, Gemma3Options, GemmaTokenizer, GgufFile, KvCache, LogitPositions};
+use crate::teacher::llm::{
+    Gemma3Model, Gemma3Options, GemmaTokenizer, GgufFile, KvCache, LogitPositions, TreeNormalization,
+};
 use crate::teacher::model_path;
 use crate::teacher::prompt::{PromptError, PromptTemplate, SlotValues, prompts_dir};
 
@@ -46,6 +48,11 @@ pub struct LlmAdvisorSettings {
     pub temperature: f64,
     /// Divide each option's log-likelihood by its token count (continuation mode).
     pub length_normalized: bool,
+    /// What continuation scoring normalises each next token over: the option tokens that
+    /// compete at that point (constrained decoding, the default: no penalty for the words a
+    /// long phrase is committed to, and no pass over the 262k-token output head) or the
+    /// whole vocabulary (true log-likelihoods).
+    pub normalization: TreeNormalization,
     /// Generate a short rationale with each advice.
     pub rationale: bool,
     /// Answers sampled per request in sample-and-count mode (LLM4Teach asks 10 times).
@@ -66,6 +73,7 @@ impl LlmAdvisorSettings {
             scoring: spec.scoring,
             temperature: spec.temperature,
             length_normalized: spec.length_normalized,
+            normalization: TreeNormalization::Siblings,
             rationale: spec.rationale,
             samples: 10,
             seed: 0,
@@ -224,6 +232,11 @@ impl LlmAdvisor {
         self.settings.scoring = scoring;
     }
 
+    /// Changes what continuation scoring normalises over, from the next request on.
+    pub fn set_normalization(&mut self, normalization: TreeNormalization) {
+        self.settings.normalization = normalization;
+    }
+
     /// Turns rationales on or off from the next request on.
     pub fn set_rationale(&mut self, rationale: bool) {
         self.settings.rationale = rationale;
@@ -332,7 +345,8 @@ impl LlmAdvisor {
             continuations.push(self.encode(&format!(" {}\n", option.phrase()), false)?);
         }
         let slices: Vec<&[u32]> = continuations.iter().map(Vec::as_slice).collect();
-        let log_probs = self.model.score_continuations(cache, &slices).map_err(model_error)?;
+        let log_probs =
+            self.model.score_continuation_tree(cache, &slices, self.settings.normalization).map_err(model_error)?;
         let scores = log_probs
             .iter()
             .map(|token_log_probs| {

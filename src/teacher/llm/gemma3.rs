@@ -382,6 +382,19 @@ impl Gemma3Model {
     /// Equal to [`Gemma3Model::continuation_log_probs`] on each continuation from `cache`,
     /// which is left untouched.
     pub fn score_continuations(&self, cache: &KvCache, continuations: &[&[u32]]) -> Result<Vec<Vec<f32>>, Gemma3Error> {
+        self.score_continuation_tree(cache, continuations, TreeNormalization::Vocabulary)
+    }
+
+    /// Like [`Gemma3Model::score_continuations`] with a choice of what each next-token
+    /// distribution is normalised over; `Siblings` gives the probabilities of decoding
+    /// constrained to the continuations (see [`TreeNormalization`]) and needs the output head
+    /// only for the continuations' own token ids.
+    pub fn score_continuation_tree(
+        &self,
+        cache: &KvCache,
+        continuations: &[&[u32]],
+        normalization: TreeNormalization,
+    ) -> Result<Vec<Vec<f32>>, Gemma3Error> {
         let tree = TokenTree::build(continuations);
         if tree.tokens.is_empty() {
             return Ok(vec![Vec::new(); continuations.len()]);
@@ -415,6 +428,30 @@ impl Gemma3Model {
                 targets[row].push((node, token));
             }
             let mut node_log_probs = vec![0.0f32; tree.tokens.len()];
+            if normalization == TreeNormalization::Siblings {
+                // One logit per node: its predicting row times its token's embedding row.
+                let node_rows: Vec<u32> = tree
+                    .parents
+                    .iter()
+                    .map(|parent| parent.and_then(|parent| predictor_row[parent]).unwrap_or(0) as u32)
+                    .collect();
+                let rows = predicting.index_select(&Tensor::new(node_rows.as_slice(), &self.device)?, 0)?;
+                let embeddings = self.token_embedding.index_select(&Tensor::new(tree.tokens.as_slice(), &self.device)?, 0)?;
+                let logits = (rows * embeddings)?.sum(1)?;
+                let logits = match self.config.final_logit_softcapping {
+                    Some(cap) => ((logits / cap)?.tanh()? * cap)?,
+                    None => logits,
+                };
+                let logits: Vec<f32> = logits.to_vec1()?;
+                for siblings in &targets {
+                    let sibling_logits: Vec<f32> = siblings.iter().map(|&(node, _)| logits[node]).collect();
+                    let log_normalizer = log_sum_exp(&sibling_logits);
+                    for &(node, _) in siblings {
+                        node_log_probs[node] = (logits[node] as f64 - log_normalizer) as f32;
+                    }
+                }
+                return Ok(tree.paths.iter().map(|path| path.iter().map(|&node| node_log_probs[node]).collect()).collect());
+            }
             let row_count = predicting.dim(0)?;
             for chunk_start in (0..row_count).step_by(SCORING_ROWS_PER_CHUNK) {
                 let chunk_len = SCORING_ROWS_PER_CHUNK.min(row_count - chunk_start);
@@ -684,6 +721,19 @@ fn tree_depths(parents: &[Option<usize>]) -> Result<Vec<usize>, Gemma3Error> {
         }
     }
     Ok(depths)
+}
+
+/// What each next-token distribution of a continuation tree is normalised over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TreeNormalization {
+    /// The whole vocabulary: true log-likelihoods of the continuations.
+    #[default]
+    Vocabulary,
+    /// The tokens that continue some continuation from that node: the log-probabilities of
+    /// decoding constrained to the continuations. Tokens with no alternative score 0 (a
+    /// phrase is not penalised for words the others do not compete with), and the
+    /// continuations' probabilities sum to 1 when none is a prefix of another.
+    Siblings,
 }
 
 /// Continuations merged into a prefix tree: shared leading tokens become one node.

@@ -7,7 +7,7 @@ pub mod kv_cache;
 pub mod rope;
 pub mod tokenizer;
 
-pub use gemma3::{Gemma3Config, Gemma3Error, Gemma3Model, Gemma3Options, LogitPositions};
+pub use gemma3::{Gemma3Config, Gemma3Error, Gemma3Model, Gemma3Options, LogitPositions, TreeNormalization};
 pub use gguf::{GgufError, GgufFile};
 pub use kv_cache::KvCache;
 pub use tokenizer::{GemmaTokenizer, GgufVocabulary, TokenizerError};

@@ -483,3 +483,35 @@ fn menu_logits_are_the_full_rows_entries() {
     assert!((again[7] - full[7]).abs() < TOLERANCE);
     assert!(matches!(model.next_token_logits_for(&cache, &[40]), Err(Gemma3Error::TokenOutOfRange { .. })));
 }
+
+#[test]
+fn sibling_normalised_tree_scores_are_constrained_decoding_probabilities() {
+    let Fixture { model, .. } = fixture();
+    let mut cache = model.new_cache();
+    model.forward(&TOKENS[..6], &mut cache, LogitPositions::Last).expect("prefix");
+    let continuations: Vec<&[u32]> = vec![&[3, 9, 9], &[3, 9, 12], &[3, 14], &[21, 4]];
+    let scores = model
+        .score_continuation_tree(&cache, &continuations, TreeNormalization::Siblings)
+        .expect("constrained scores");
+    let full = model.score_continuations(&cache, &continuations).expect("full scores");
+    // Expected by hand from full-vocabulary log-probs: at each node, renormalise over the
+    // tokens that continue some continuation there.
+    let probability = |path: &[f32]| path.iter().map(|value| value.exp() as f64).product::<f64>();
+    let first = |index: usize| full[index][0].exp() as f64;
+    let first_total = first(0) + first(3); // tokens 3 and 21
+    let after_3 = full[0][1].exp() as f64 + full[2][1].exp() as f64; // tokens 9 and 14
+    let after_3_9 = full[0][2].exp() as f64 + full[1][2].exp() as f64; // tokens 9 and 12
+    let expected = [
+        first(0) / first_total * (full[0][1].exp() as f64 / after_3) * (full[0][2].exp() as f64 / after_3_9),
+        first(0) / first_total * (full[1][1].exp() as f64 / after_3) * (full[1][2].exp() as f64 / after_3_9),
+        first(0) / first_total * (full[2][1].exp() as f64 / after_3),
+        first(3) / first_total,
+    ];
+    for (path, expected) in scores.iter().zip(expected) {
+        assert!((probability(path) - expected).abs() < 1e-4, "{scores:?} vs {expected}");
+    }
+    // [21, 4]: token 4 has no alternative after 21, so it scores log 1 = 0.
+    assert_eq!(scores[3][1], 0.0);
+    let total: f64 = scores.iter().map(|path| probability(path)).sum();
+    assert!((total - 1.0).abs() < 1e-5, "{total}");
+}
