@@ -3,6 +3,9 @@
 
 pub mod teacher;
 
+pub mod learn;
+pub mod train;
+
 use std::time::Instant;
 
 use crate::env::grid::Action;

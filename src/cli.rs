@@ -3,16 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 
 use crate::env::conformance::{self, ConformanceSummary};
 use crate::env::scene::Scene;
 use crate::env::vec_env::VecEnvConfig;
-use crate::metrics::{MetricsLog, UpdateRecord};
-use crate::training::checkpoint::{read_checkpoint_summary, write_file_atomically};
-use crate::training::{TeacherKind, Trainer, TrainerConfig};
 
 /// `duet conformance FILE...`: replays every trajectory, prints each failure, then
 /// `N passed, M failed` (trajectories). Non-zero exit on any failure or unreadable file.
@@ -77,159 +73,7 @@ pub fn bench_env(scene_path: &Path, steps: u64, threads: usize, num_envs: Option
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `duet train` was asked to do.
-#[derive(Clone, Debug)]
-pub struct TrainArgs {
-    /// Required unless resuming (then DIR/config.ron by default).
-    pub scene: Option<PathBuf>,
-    pub frames: u64,
-    pub seed: Option<u64>,
-    /// `none` or `oracle`; by default none, or the resumed run's.
-    pub teacher: Option<String>,
-    pub out: Option<PathBuf>,
-    pub resume: bool,
-    /// Updates between checkpoints (0: only at the end).
-    pub checkpoint_every: u64,
-}
-
-/// `duet train`: trains the scene's student, appending one JSON record per PPO update to
-/// `DIR/metrics.jsonl` and printing one progress line per update. `DIR/config.ron` records
-/// the run as a scene; checkpoints go to `DIR/checkpoint.ron` + safetensors.
-pub fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
-    if args.frames == 0 {
-        bail!("--frames must be at least 1");
-    }
-    let resumed = match (&args.out, args.resume) {
-        (Some(out), true) => Some(read_checkpoint_summary(out)?),
-        (None, true) => bail!("--resume needs --out DIR (the run to continue)"),
-        _ => None,
-    };
-    let scene_path = match (&args.scene, &args.out, args.resume) {
-        (Some(path), _, _) => path.clone(),
-        (None, Some(out), true) => out.join("config.ron"),
-        _ => bail!("--scene FILE is required"),
-    };
-    let mut scene = Scene::load(&scene_path)?;
-    if let Some(seed) = args.seed.or(resumed.map(|r| r.seed)) {
-        scene.seed = seed;
-    }
-    let teacher = match (&args.teacher, resumed) {
-        (Some(name), _) => name.parse()?,
-        (None, Some(summary)) => summary.teacher,
-        (None, None) => TeacherKind::None,
-    };
-    let out = args.out.clone().unwrap_or_else(|| {
-        let stem = scene_path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
-        PathBuf::from("runs").join(format!("{stem}-{}-seed{}", teacher.name(), scene.seed))
-    });
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let config = TrainerConfig::from_scene(&scene, teacher)?;
-    let metrics_path = out.join("metrics.jsonl");
-    let (mut trainer, mut log) = if args.resume {
-        let trainer = Trainer::resume(config, &out)?;
-        println!("resuming {} at update {}, frame {}", out.display(), trainer.updates(), trainer.frames());
-        (trainer, MetricsLog::append_to(&metrics_path)?)
-    } else {
-        // The run's record is itself a scene (seed override and every student default
-        // spelled out), so `duet train --scene DIR/config.ron` repeats it.
-        let text = format!(
-            "// duet train --scene {} --teacher {} --frames {} --seed {}\n{}\n",
-            scene_path.display(),
-            teacher.name(),
-            args.frames,
-            scene.seed,
-            scene.to_ron_string_with_student()
-        );
-        let config_path = out.join("config.ron");
-        write_file_atomically(&config_path, text.as_bytes())
-            .with_context(|| format!("writing {}", config_path.display()))?;
-        (Trainer::new(config)?, MetricsLog::create(&metrics_path)?)
-    };
-    let (started, start_frames) = (Instant::now(), trainer.frames());
-    trainer.start_clock();
-    while trainer.frames() < args.frames {
-        let record = trainer.train_one_update()?;
-        log.append(&record)?;
-        println!("{}", progress_line(&record));
-        if args.checkpoint_every > 0 && record.update % args.checkpoint_every == 0 {
-            trainer.save_checkpoint(&out)?;
-        }
-    }
-    trainer.save_checkpoint(&out)?;
-    let seconds = started.elapsed().as_secs_f64();
-    let frames = trainer.frames() - start_frames;
-    println!(
-        "trained {frames} frames in {seconds:.1} s ({:.0} frames/s); metrics in {}",
-        frames as f64 / seconds.max(1e-9),
-        metrics_path.display()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// What `duet eval` was asked to do.
-#[derive(Clone, Debug)]
-pub struct EvalArgs {
-    pub run: PathBuf,
-    pub episodes: usize,
-    pub greedy: bool,
-    pub seed: Option<u64>,
-}
-
-/// Salt for evaluation envs' default seed, so they differ from the training envs'.
-const EVALUATION_SEED_SALT: u64 = 0xE7A1_0000_0000_0001;
-
-/// `duet eval`: plays episodes with a run's checkpointed student; prints one JSON line.
-pub fn eval(args: &EvalArgs) -> anyhow::Result<ExitCode> {
-    if args.episodes == 0 || args.episodes > 1_000_000 {
-        bail!("--episodes must be between 1 and 1000000 (got {})", args.episodes);
-    }
-    let summary = read_checkpoint_summary(&args.run)?;
-    let mut scene = Scene::load(args.run.join("config.ron"))?;
-    scene.seed = summary.seed;
-    let mut trainer = Trainer::resume(TrainerConfig::from_scene(&scene, summary.teacher)?, &args.run)?;
-    let seed = args.seed.unwrap_or(summary.seed ^ EVALUATION_SEED_SALT);
-    let result = trainer.evaluate(args.episodes, args.greedy, seed)?;
-    let line = serde_json::json!({
-        "run": args.run.display().to_string(),
-        "frames": summary.frames,
-        "updates": summary.updates,
-        "greedy": args.greedy,
-        "seed": seed,
-        "episodes": result.episodes,
-        "success_rate": result.success_rate,
-        "return_mean": result.return_mean,
-        "length_mean": result.length_mean,
-    });
-    println!("{line}");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// One line per update: where training stands and how fast it goes.
-fn progress_line(record: &UpdateRecord) -> String {
-    let or_dash = |value: Option<f64>, digits: usize| value.map_or("-".into(), |v| format!("{v:.digits$}"));
-    let mut line = format!(
-        "update {:>5} | frames {:>9} | fps {:>6.0} | episodes {:>6} | return {} | success {} | length {} | \
-         entropy {:.3} | value loss {:.4} | approx kl {:.4}",
-        record.update,
-        record.frames,
-        record.fps,
-        record.episodes,
-        or_dash(record.return_mean, 3),
-        or_dash(record.success_rate, 2),
-        or_dash(record.episode_length, 1),
-        record.entropy,
-        record.value_loss,
-        record.approx_kl,
-    );
-    if record.teacher_coverage > 0.0 {
-        line.push_str(&format!(
-            " | teacher kl {} | agreement {} | lambda {:.3}",
-            or_dash(record.teacher_kl, 3),
-            or_dash(record.teacher_agreement, 2),
-            record.lambda
-        ));
-    }
-    line
-}
+mod train;
+pub use train::{BenchLearnArgs, EvalArgs, TrainArgs, bench_learn, bench_train, eval, train};
 
 pub mod teacher;

@@ -7,9 +7,12 @@ pub mod llm_teacher;
 use std::str::FromStr;
 use std::time::Instant;
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 use crate::env::grid::{Action, Level};
 use crate::env::scene::{Scene, StudentSpec};
-use crate::env::vec_env::{ObservationKind, VecEnv, VecEnvConfig};
+use crate::env::vec_env::{EpisodeStats, ObservationKind, VecEnv, VecEnvConfig};
 use crate::metrics::{EpisodeWindow, UpdateRecord};
 use crate::student::{
     ActionDistribution, NoTeacher, ObservationLayout, OracleTeacher, RolloutBuffer, Student, StudentError,
@@ -99,6 +102,48 @@ pub struct EvaluationSummary {
     pub return_mean: f64,
     pub length_mean: f64,
 }
+
+impl EvaluationSummary {
+    /// Means over `finished` (all zero when it is empty).
+    fn of(finished: &[EpisodeStats]) -> EvaluationSummary {
+        let count = finished.len().max(1) as f64;
+        EvaluationSummary {
+            episodes: finished.len(),
+            success_rate: finished.iter().filter(|e| e.success).count() as f64 / count,
+            return_mean: finished.iter().map(|e| f64::from(e.episode_return)).sum::<f64>() / count,
+            length_mean: finished.iter().map(|e| f64::from(e.length)).sum::<f64>() / count,
+        }
+    }
+}
+
+/// How the teacher did acting alone.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct TeacherEvaluation {
+    #[serde(flatten)]
+    pub summary: EvaluationSummary,
+    /// Fraction of steps the teacher had no advice for (random actions).
+    pub unadvised_fraction: f64,
+}
+
+/// Index drawn from `probs` with a uniform number `u` in [0, 1) (the last index with mass
+/// absorbs rounding).
+fn sample_index(probs: &[f32], u: f32) -> usize {
+    let mut cumulative = 0.0f32;
+    let mut last_with_mass = 0;
+    for (index, &p) in probs.iter().enumerate() {
+        if p > 0.0 {
+            last_with_mass = index;
+            cumulative += p;
+            if u < cumulative {
+                return index;
+            }
+        }
+    }
+    last_with_mass
+}
+
+/// Decorrelates the teacher-alone evaluation's action draws from its envs' seed.
+const TEACHER_EVALUATION_SALT: u64 = 0x7EAC_4E12_0000_0001;
 
 /// Decorrelates the student's seed from the envs' (which use the run seed directly).
 const STUDENT_SEED_SALT: u64 = 0xD1E7_5EED_0000_0001;
@@ -342,14 +387,51 @@ impl Trainer {
         }
         // Envs finish in any order: keep the first `episodes` so the count is exact.
         finished.truncate(episodes);
-        let count = finished.len().max(1) as f64;
-        let summary = EvaluationSummary {
-            episodes: finished.len(),
-            success_rate: finished.iter().filter(|e| e.success).count() as f64 / count,
-            return_mean: finished.iter().map(|e| f64::from(e.episode_return)).sum::<f64>() / count,
-            length_mean: finished.iter().map(|e| f64::from(e.length)).sum::<f64>() / count,
-        };
-        Ok(summary)
+        Ok(EvaluationSummary::of(&finished))
+    }
+
+    /// Plays `episodes` episodes in fresh envs seeded by `seed` with the run's teacher alone
+    /// acting (sampling its action distribution), without the student: the teacher's own
+    /// success, which the student should surpass. Steps without advice (a teacher still
+    /// thinking) take a uniformly random action and are counted.
+    pub fn evaluate_teacher(&self, episodes: usize, seed: u64) -> Result<TeacherEvaluation, TrainingError> {
+        if self.config.teacher == TeacherKind::None {
+            return Err(TrainingError::Config("the run has no teacher to evaluate".into()));
+        }
+        let mut env_config = VecEnvConfig::new(self.config.level.clone(), self.config.num_envs, seed);
+        env_config.max_steps = self.config.max_steps;
+        env_config.observation = self.config.observation;
+        let mut env = VecEnv::new(env_config);
+        let mut teacher = self.config.teacher.build(&self.config.level);
+        let mut advice = vec![None; env.num_envs()];
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ TEACHER_EVALUATION_SALT);
+        let (mut steps, mut unadvised_steps) = (0u64, 0u64);
+        let mut finished = Vec::with_capacity(episodes);
+        let mut actions = Vec::with_capacity(env.num_envs());
+        while finished.len() < episodes {
+            teacher.advise(&env, &mut advice);
+            actions.clear();
+            for advised in &advice {
+                let index = match advised {
+                    Some(probs) => sample_index(probs, rng.random::<f32>()),
+                    None => {
+                        unadvised_steps += 1;
+                        rng.random_range(0..Action::COUNT)
+                    }
+                };
+                let action = Action::from_index(index)
+                    .ok_or_else(|| TrainingError::Config(format!("the teacher chose action {index}")))?;
+                actions.push(action);
+            }
+            steps += actions.len() as u64;
+            env.step(&actions);
+            finished.extend(env.drain_finished());
+        }
+        finished.truncate(episodes);
+        Ok(TeacherEvaluation {
+            summary: EvaluationSummary::of(&finished),
+            unadvised_fraction: unadvised_steps as f64 / steps.max(1) as f64,
+        })
     }
 
     /// Starts the clock for the first update's `fps` (otherwise it reports 0).
