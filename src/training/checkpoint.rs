@@ -2,9 +2,11 @@
 //! (format version, progress, generator state, recent episodes) that commits the pair.
 //!
 //! Each save writes `student-<update>.safetensors` then `checkpoint.ron`, both temp + rename,
-//! so a crash leaves the previous checkpoint whole. A resumed run continues the student
-//! exactly (weights, optimizer, generator, frame count and λ); its envs start fresh episodes
-//! from a seed derived from the update count, since env state is not saved.
+//! so a crash leaves the previous checkpoint whole. A resumed run continues exactly: the
+//! student (weights, optimizer, generator, frame count and λ) is restored, and the envs are
+//! rebuilt from the run's seed and stepped through every action the run took (saved in the
+//! safetensors as `trainer.actions`, one byte per frame), which puts worlds, level generators,
+//! episode counters and the oracle's fog back where they were.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +18,9 @@ use crate::metrics::EpisodeWindow;
 use crate::student::{RngState, StudentError, StudentState};
 
 /// Bumped whenever the checkpoint's contents change meaning.
-pub const CHECKPOINT_FORMAT_VERSION: u32 = 1;
+pub const CHECKPOINT_FORMAT_VERSION: u32 = 2;
+/// The tensor holding the run's action history.
+const ACTIONS_TENSOR: &str = "trainer.actions";
 /// The record's file name inside a run directory.
 pub const CHECKPOINT_FILE: &str = "checkpoint.ron";
 
@@ -120,7 +124,13 @@ impl Trainer {
         if !self.rollout.is_empty() {
             return Err(TrainingError::Config("checkpoints are taken between updates".into()).into());
         }
-        let state = self.student.state();
+        let mut state = self.student.state();
+        if !self.action_history.is_empty() {
+            let history = &self.action_history;
+            let actions = candle_core::Tensor::from_slice(history, history.len(), &candle_core::Device::Cpu)
+                .map_err(StudentError::from)?;
+            state.tensors.insert(ACTIONS_TENSOR.to_owned(), actions);
+        }
         let tensors_name = format!("student-{:06}.safetensors", self.updates);
         let tensors_path = dir.join(&tensors_name);
         let temporary = temporary_path(&tensors_path);
@@ -190,9 +200,20 @@ impl Trainer {
         let tensors_path = dir.join(&record.tensors);
         let tensors = candle_core::safetensors::load(&tensors_path, &candle_core::Device::Cpu)
             .map_err(|err| CheckpointError::Invalid { path: tensors_path.clone(), message: err.to_string() })?;
-        // Fresh episodes that differ from the ones the run began with.
-        let env_seed = config.seed ^ record.updates.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut trainer = Trainer::with_env_seed(config, env_seed)?;
+        let actions: Vec<u8> = match tensors.get(ACTIONS_TENSOR) {
+            Some(tensor) => tensor
+                .to_vec1()
+                .map_err(|err| CheckpointError::Invalid { path: tensors_path.clone(), message: err.to_string() })?,
+            None => Vec::new(),
+        };
+        if actions.len() as u64 != record.frames {
+            return Err(CheckpointError::Invalid {
+                path: tensors_path,
+                message: format!("{} saved actions for {} frames", actions.len(), record.frames),
+            });
+        }
+        let mut trainer = Trainer::new(config)?;
+        trainer.replay_actions(&actions)?;
         trainer.student.restore(&StudentState { tensors, adam_steps: record.adam_steps, rng: record.rng })?;
         trainer.frames = record.frames;
         trainer.updates = record.updates;
@@ -264,9 +285,58 @@ mod tests {
         assert!(matches!(Trainer::resume(other, dir.path()), Err(CheckpointError::Invalid { .. })));
         let record = dir.path().join(CHECKPOINT_FILE);
         let text = std::fs::read_to_string(&record).expect("record");
-        std::fs::write(&record, text.replace("format_version: 1", "format_version: 99")).expect("write");
+        std::fs::write(&record, text.replace("format_version: 2", "format_version: 99")).expect("write");
         let error = Trainer::resume(config(), dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(error.contains("checkpoint format 99"), "{error}");
+    }
+
+    /// Records without the wall-clock speed, the one thing that may differ between runs.
+    fn timeless(mut record: crate::metrics::UpdateRecord) -> crate::metrics::UpdateRecord {
+        record.fps = 0.0;
+        record
+    }
+
+    #[test]
+    fn resume_continues_exactly() {
+        for teacher in [TeacherKind::None, TeacherKind::Oracle] {
+            let config = TrainerConfig {
+                level: Level::DoorKey { size: 5 },
+                num_envs: 3,
+                // Short episodes, so that several end (and their envs draw new levels) on both
+                // sides of the checkpoint.
+                max_steps: Some(7),
+                teacher,
+                ..config()
+            };
+            let mut straight = Trainer::new(config.clone()).expect("trainer");
+            let expected: Vec<_> = (0..6).map(|_| straight.train_one_update().map(timeless).expect("update")).collect();
+
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut first = Trainer::new(config.clone()).expect("trainer");
+            let mut records: Vec<_> = (0..3).map(|_| first.train_one_update().map(timeless).expect("update")).collect();
+            first.save_checkpoint(dir.path()).expect("save");
+            drop(first);
+            let mut resumed = Trainer::resume(config, dir.path()).expect("resume");
+            records.extend((0..3).map(|_| resumed.train_one_update().map(timeless).expect("update")));
+            assert_eq!(records, expected, "{teacher:?}");
+            assert!(records.iter().any(|r| r.episodes > 0), "episodes ended: {records:?}");
+            assert_eq!(resumed.env().observations(), straight.env().observations(), "{teacher:?}");
+            assert_eq!(resumed.action_history(), straight.action_history());
+            assert_eq!(parameters(&resumed), parameters(&straight));
+        }
+    }
+
+    #[test]
+    fn resume_refuses_a_history_that_does_not_match_the_frames() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut trainer = Trainer::new(config()).expect("trainer");
+        trainer.train_one_update().expect("update");
+        trainer.save_checkpoint(dir.path()).expect("save");
+        let record = dir.path().join(CHECKPOINT_FILE);
+        let text = std::fs::read_to_string(&record).expect("record");
+        std::fs::write(&record, text.replace("frames: 16,", "frames: 32,")).expect("write");
+        let error = Trainer::resume(config(), dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("16 saved actions for 32 frames"), "{error}");
     }
 
     #[test]

@@ -158,6 +158,9 @@ pub struct Trainer {
     /// The teacher's advice for the states the envs show now.
     advice: Vec<Option<ActionDistribution>>,
     actions: Vec<Action>,
+    /// Every action taken, step-major (one per env per step): replaying them from the run's
+    /// seed puts the envs (worlds, generators, episode counters) back exactly on resume.
+    action_history: Vec<u8>,
     dones: Vec<bool>,
     frames: u64,
     updates: u64,
@@ -175,8 +178,7 @@ impl Trainer {
         Trainer::with_env_seed(config, env_seed)
     }
 
-    /// A trainer whose envs draw their episodes from `env_seed` (a resumed run's envs must not
-    /// replay the episodes the run began with).
+    /// A trainer whose envs draw their episodes from `env_seed`.
     fn with_env_seed(config: TrainerConfig, env_seed: u64) -> Result<Trainer, TrainingError> {
         config.level.validate().map_err(|err| TrainingError::Config(format!("impossible level {err}")))?;
         let mut env_config = VecEnvConfig::new(config.level.clone(), config.num_envs, env_seed);
@@ -198,6 +200,7 @@ impl Trainer {
             rollout,
             advice,
             actions: Vec::with_capacity(num_envs),
+            action_history: Vec::new(),
             dones: vec![false; num_envs],
             frames: 0,
             updates: 0,
@@ -303,6 +306,7 @@ impl Trainer {
                 .ok_or_else(|| TrainingError::Config(format!("the student chose action {action}")))?;
             self.actions.push(action);
         }
+        self.action_history.extend(self.actions.iter().map(|&action| action as u8));
         self.env.step(&self.actions);
         for (done, (&terminated, &truncated)) in
             self.dones.iter_mut().zip(self.env.terminated().iter().zip(self.env.truncated()))
@@ -432,6 +436,45 @@ impl Trainer {
             summary: EvaluationSummary::of(&finished),
             unadvised_fraction: unadvised_steps as f64 / steps.max(1) as f64,
         })
+    }
+
+    /// Every action the run took so far, step-major (`num_envs` per step).
+    pub fn action_history(&self) -> &[u8] {
+        &self.action_history
+    }
+
+    /// Steps the envs through `actions` (step-major, as `action_history` gives them) the way
+    /// `step` did, without the student, so that a trainer built from the run's seed reaches
+    /// the run's env state exactly. The oracle advises after every step, as it did, to rebuild
+    /// the fog it keeps; other teachers advise once at the end (an LLM would be asked about
+    /// every replayed state otherwise).
+    fn replay_actions(&mut self, actions: &[u8]) -> Result<(), TrainingError> {
+        let num_envs = self.env.num_envs();
+        if actions.len() % num_envs != 0 {
+            return Err(TrainingError::Config(format!(
+                "{} saved actions are not a whole number of steps of {num_envs} envs",
+                actions.len()
+            )));
+        }
+        let advise_every_step = self.config.teacher == TeacherKind::Oracle;
+        for step in actions.chunks_exact(num_envs) {
+            self.actions.clear();
+            for &index in step {
+                let action = Action::from_index(usize::from(index))
+                    .ok_or_else(|| TrainingError::Config(format!("saved action {index} is no action")))?;
+                self.actions.push(action);
+            }
+            self.env.step(&self.actions);
+            self.env.drain_finished();
+            if advise_every_step {
+                self.teacher.advise(&self.env, &mut self.advice);
+            }
+        }
+        if !advise_every_step {
+            self.teacher.advise(&self.env, &mut self.advice);
+        }
+        self.action_history.extend_from_slice(actions);
+        Ok(())
     }
 
     /// Starts the clock for the first update's `fps` (otherwise it reports 0).
