@@ -216,6 +216,7 @@ mod tests {
             seed: 7,
             student: StudentSpec { encoder: EncoderKind::Mlp, frames_per_env: 32, minibatch: 64, ..Default::default() },
             teacher: TeacherKind::Oracle,
+            teacher_settings: Default::default(),
         };
         let bench =
             LearnBenchConfig { config, frames: 1000, seeds: 2, out: Some(dir.path().to_owned()), teacher_episodes: 20 };

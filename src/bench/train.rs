@@ -78,6 +78,7 @@ mod tests {
             seed: 3,
             student: StudentSpec { encoder: EncoderKind::Mlp, frames_per_env: 16, minibatch: 16, ..Default::default() },
             teacher: TeacherKind::None,
+            teacher_settings: Default::default(),
         };
         let result = train_throughput(config, 33).expect("bench");
         // 32 frames per update: 33 frames take two updates.

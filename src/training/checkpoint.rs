@@ -248,6 +248,7 @@ mod tests {
             seed: 4,
             student: StudentSpec { frames_per_env: 8, minibatch: 8, ..StudentSpec::default() },
             teacher: TeacherKind::Oracle,
+            teacher_settings: Default::default(),
         }
     }
 

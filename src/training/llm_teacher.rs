@@ -5,16 +5,54 @@
 //! and is queued for the workers; its advice is used from the first step it is back.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::env::grid::{FogOfWar, GridWorld};
+use crate::env::scene::TeacherSpec;
 use crate::env::text::describe;
 use crate::env::vec_env::VecEnv;
 use crate::skills::{Knowledge, SkillPlanner, SkillStep, available_options};
 use crate::student::teacher::EpisodeFogs;
 use crate::student::{ActionDistribution, TeacherPolicy};
-use crate::teacher::advisor::{AdviceRequest, TeacherAdvice, TeacherClientStats};
-use crate::teacher::client::TeacherClient;
-use crate::teacher::prompt::PromptTemplate;
+use crate::teacher::advice::{LlmAdvisor, LlmAdvisorSettings, template_for_spec};
+use crate::teacher::advisor::{AdviceRequest, Advisor, TeacherAdvice, TeacherClientStats};
+use crate::teacher::client::{TeacherClient, TeacherClientConfig, TeacherClientError};
+use crate::teacher::prompt::{PromptError, PromptTemplate};
+use crate::teacher::worker::AdvisorFactory;
+
+/// How long `duet train` waits for the teacher's model to load (seconds on an idle machine).
+pub const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Why the LLM teacher could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmTeacherError {
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error("{0}")]
+    Settings(String),
+    #[error(transparent)]
+    Client(#[from] TeacherClientError),
+}
+
+/// Starts the LLM teacher a scene's `teacher` section describes: `spec.workers` threads, each
+/// loading the model (`spec.model`, else the default from `make model`) under the prompt
+/// (`spec.prompt`, else the shipped one for the scoring mode). Returns once the prompt is
+/// read, without waiting for the model: a missing or corrupt model shows up as
+/// `client_stats().last_error` (and `ClientHealth::Failed`), naming the file and the fix.
+pub fn start(spec: &TeacherSpec) -> Result<LlmTeacher, LlmTeacherError> {
+    let template = template_for_spec(spec)?;
+    let settings = LlmAdvisorSettings::from_spec(spec).map_err(|error| LlmTeacherError::Settings(error.to_string()))?;
+    let model_name = settings
+        .model_path
+        .file_name()
+        .map_or_else(|| settings.model_path.display().to_string(), |name| name.to_string_lossy().into_owned());
+    let load_template = template.clone();
+    let factory: AdvisorFactory = Arc::new(move || {
+        LlmAdvisor::load(settings.clone(), &load_template).map(|advisor| Box::new(advisor) as Box<dyn Advisor>)
+    });
+    let config = TeacherClientConfig::new(model_name, spec.workers);
+    Ok(LlmTeacher::new(TeacherClient::spawn(config, factory, template, String::new())?))
+}
 
 /// Advice from a language model through a `TeacherClient`.
 pub struct LlmTeacher {

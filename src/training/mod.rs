@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::env::grid::{Action, Level};
-use crate::env::scene::{Scene, StudentSpec};
+use crate::env::scene::{Scene, StudentSpec, TeacherSpec};
 use crate::env::vec_env::{EpisodeStats, ObservationKind, VecEnv, VecEnvConfig};
 use crate::metrics::{EpisodeWindow, UpdateRecord};
 use crate::student::{
@@ -28,6 +28,9 @@ pub enum TeacherKind {
     None,
     /// The scripted oracle expert (`skills::oracle_advice`).
     Oracle,
+    /// A local language model's option advice through the skills (`llm_teacher::LlmTeacher`);
+    /// the scene's `teacher` section says which model and prompt.
+    Llm,
 }
 
 impl TeacherKind {
@@ -35,14 +38,35 @@ impl TeacherKind {
         match self {
             TeacherKind::None => "none",
             TeacherKind::Oracle => "oracle",
+            TeacherKind::Llm => "llm",
         }
     }
 
-    fn build(self, level: &Level) -> Box<dyn TeacherPolicy> {
+    /// A teacher of this kind. The LLM teacher loads its model on its worker threads and
+    /// returns at once; one that cannot start at all is replaced by a teacher that never
+    /// advises and says why in `client_stats().last_error` (the app shows it).
+    fn build(self, level: &Level, settings: &TeacherSpec) -> Box<dyn TeacherPolicy> {
         match self {
             TeacherKind::None => Box::new(NoTeacher),
             TeacherKind::Oracle => Box::new(OracleTeacher::new(level)),
+            TeacherKind::Llm => match llm_teacher::start(settings) {
+                Ok(teacher) => Box::new(teacher),
+                Err(error) => Box::new(llm_teacher::UnavailableTeacher::new(error.to_string())),
+            },
         }
+    }
+
+    /// Like `build`, but waits until the LLM teacher's model has loaded, and fails with the
+    /// reason (naming the file) when it cannot: a run asked to learn from the LLM should
+    /// stop rather than train without it.
+    fn build_loaded(self, level: &Level, settings: &TeacherSpec) -> Result<Box<dyn TeacherPolicy>, TrainingError> {
+        if self != TeacherKind::Llm {
+            return Ok(self.build(level, settings));
+        }
+        let failed = |error: String| TrainingError::Config(format!("the LLM teacher cannot start: {error}"));
+        let mut teacher = llm_teacher::start(settings).map_err(|error| failed(error.to_string()))?;
+        teacher.client_mut().wait_until_ready(llm_teacher::LOAD_TIMEOUT).map_err(|error| failed(error.to_string()))?;
+        Ok(Box::new(teacher))
     }
 }
 
@@ -52,7 +76,10 @@ impl FromStr for TeacherKind {
         match text {
             "none" => Ok(TeacherKind::None),
             "oracle" => Ok(TeacherKind::Oracle),
-            other => Err(TrainingError::Config(format!("unknown teacher {other:?}; expected `none` or `oracle`"))),
+            "llm" => Ok(TeacherKind::Llm),
+            other => {
+                Err(TrainingError::Config(format!("unknown teacher {other:?}; expected `none`, `oracle` or `llm`")))
+            }
         }
     }
 }
@@ -67,6 +94,8 @@ pub struct TrainerConfig {
     pub seed: u64,
     pub student: StudentSpec,
     pub teacher: TeacherKind,
+    /// The LLM teacher's model, prompt, workers and scoring (the scene's `teacher` section).
+    pub teacher_settings: TeacherSpec,
 }
 
 impl TrainerConfig {
@@ -81,6 +110,7 @@ impl TrainerConfig {
             seed: scene.seed,
             student: scene.student.clone(),
             teacher,
+            teacher_settings: scene.teacher.clone(),
         })
     }
 }
@@ -154,6 +184,8 @@ pub struct Trainer {
     env: VecEnv,
     student: Student,
     teacher: Box<dyn TeacherPolicy>,
+    /// The LLM teacher while toggled off, so turning it back on does not reload the model.
+    parked_teacher: Option<(TeacherKind, Box<dyn TeacherPolicy>)>,
     rollout: RolloutBuffer,
     /// The teacher's advice for the states the envs show now.
     advice: Vec<Option<ActionDistribution>>,
@@ -187,7 +219,7 @@ impl Trainer {
         let env = VecEnv::new(env_config);
         let layout = ObservationLayout::for_env(config.observation, env.world(0));
         let student = Student::new(layout, config.student.clone(), config.seed ^ STUDENT_SEED_SALT)?;
-        let mut teacher = config.teacher.build(&config.level);
+        let mut teacher = config.teacher.build_loaded(&config.level, &config.teacher_settings)?;
         let num_envs = env.num_envs();
         let mut advice = vec![None; num_envs];
         teacher.advise(&env, &mut advice);
@@ -197,6 +229,7 @@ impl Trainer {
             env,
             student,
             teacher,
+            parked_teacher: None,
             rollout,
             advice,
             actions: Vec::with_capacity(num_envs),
@@ -250,8 +283,20 @@ impl Trainer {
         if teacher == self.config.teacher {
             return;
         }
-        self.config.teacher = teacher;
-        self.teacher = teacher.build(&self.config.level);
+        let previous = std::mem::replace(&mut self.config.teacher, teacher);
+        let next = match self.parked_teacher.take() {
+            Some((kind, parked)) if kind == teacher => parked,
+            other => {
+                self.parked_teacher = other;
+                teacher.build(&self.config.level, &self.config.teacher_settings)
+            }
+        };
+        let replaced = std::mem::replace(&mut self.teacher, next);
+        // Keep a running LLM teacher (its model loaded, its cache warm); one that could not
+        // start (no workers) is dropped so that turning it on again retries.
+        if previous == TeacherKind::Llm && replaced.client_stats().is_some_and(|stats| stats.workers > 0) {
+            self.parked_teacher = Some((previous, replaced));
+        }
         self.teacher.advise(&self.env, &mut self.advice);
     }
 
@@ -406,7 +451,7 @@ impl Trainer {
         env_config.max_steps = self.config.max_steps;
         env_config.observation = self.config.observation;
         let mut env = VecEnv::new(env_config);
-        let mut teacher = self.config.teacher.build(&self.config.level);
+        let mut teacher = self.config.teacher.build(&self.config.level, &self.config.teacher_settings);
         let mut advice = vec![None; env.num_envs()];
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ TEACHER_EVALUATION_SALT);
         let (mut steps, mut unadvised_steps) = (0u64, 0u64);
@@ -497,6 +542,7 @@ mod tests {
             seed: 11,
             student: StudentSpec { encoder, frames_per_env: 16, minibatch: 32, ..StudentSpec::default() },
             teacher,
+            teacher_settings: TeacherSpec::default(),
         }
     }
 
@@ -566,6 +612,7 @@ mod tests {
     fn teacher_names_parse() {
         assert_eq!("oracle".parse::<TeacherKind>().ok(), Some(TeacherKind::Oracle));
         assert_eq!("none".parse::<TeacherKind>().ok(), Some(TeacherKind::None));
-        assert!("llm".parse::<TeacherKind>().is_err());
+        assert_eq!("llm".parse::<TeacherKind>().ok(), Some(TeacherKind::Llm));
+        assert!("gpt".parse::<TeacherKind>().is_err());
     }
 }
