@@ -261,3 +261,29 @@ fn dropping_the_client_stops_and_joins_every_worker() {
     // Joined: every worker has dropped its advisor by the time drop returns.
     assert_eq!(record.dropped.load(Ordering::SeqCst), 3);
 }
+
+#[test]
+fn a_free_worker_takes_the_most_asked_for_state_next() {
+    let record = Arc::new(Record::default());
+    let (permits, gate) = crossbeam_channel::unbounded();
+    let mut client = client(&record, Some(gate), 0, 1);
+    client.wait_until_ready(Duration::from_secs(10)).expect("loads");
+    // The worker takes "first" and waits at its gate; "second" fills the one-deep channel.
+    client.lookup(&request("first"));
+    wait_for(&mut client, "the worker to take the first request", |c| c.stats().queue_depth == 0);
+    client.lookup(&request("second"));
+    client.poll();
+    // Then demand decides: "often" is looked up 5 times, "sometimes" 3, "once" once.
+    for (description, times) in [("once", 1), ("sometimes", 3), ("often", 5)] {
+        for _ in 0..times {
+            assert!(client.lookup(&request(description)).is_none());
+        }
+    }
+    assert_eq!(client.stats().queue_depth, 4);
+    for _ in 0..5 {
+        permits.send(()).expect("gate open");
+    }
+    wait_for(&mut client, "all answers", |c| c.stats().computed == 5);
+    let order = record.requests.lock().expect("record").clone();
+    assert_eq!(order, vec!["first", "second", "often", "sometimes", "once"]);
+}

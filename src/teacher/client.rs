@@ -1,12 +1,14 @@
 //! `TeacherClient`: the trainer's side of the teacher. Looks advice up in its cache at once and
 //! queues what is missing to worker threads; answers are collected without ever blocking.
 //!
-//! Requests travel over a bounded crossbeam queue (identical pending requests are sent once;
-//! a full queue drops the request, which is asked again the next time its state is seen).
+//! Missing advice waits in a bounded, de-duplicated queue that counts how often each state
+//! was looked up; whenever a worker is free, the most asked-for state goes next (over a
+//! crossbeam channel one request deep per worker), so a slow model spends its time on the
+//! states the student is in most. A full queue forgets its least asked-for half.
 //! Prompt edits bump the prompt version and go to every worker; advice from the previous
 //! prompt keeps answering until the new prompt's advice for that state lands.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,7 +29,8 @@ pub struct TeacherClientConfig {
     pub model_name: String,
     /// Worker threads, each with its own advisor (one is fastest on 2 cores).
     pub workers: usize,
-    /// Requests that may wait for a worker; more are dropped until the queue drains.
+    /// Distinct requests that may wait for a worker; when full, the least asked-for half is
+    /// dropped (asked again the next time their states are seen).
     pub queue_capacity: usize,
     /// Advice kept in the cache.
     pub cache_capacity: usize,
@@ -43,7 +46,7 @@ impl TeacherClientConfig {
         TeacherClientConfig {
             model_name: model_name.into(),
             workers: workers.max(1),
-            queue_capacity: 256,
+            queue_capacity: 4096,
             cache_capacity: 100_000,
             latency_window: 256,
             restart_backoff: Duration::from_millis(500),
@@ -94,7 +97,9 @@ pub struct TeacherClient {
     events_sender: Sender<WorkerEvent>,
     workers: Vec<Option<JoinHandle<()>>>,
     worker_states: Vec<WorkerState>,
-    /// Requests queued and not yet answered (sent once however often they are looked up).
+    /// Requests waiting for a worker, with how often they were looked up since.
+    waiting: HashMap<AdviceRequest, u64>,
+    /// Requests handed to the workers and not yet answered.
     pending: HashSet<AdviceRequest>,
     /// Requests a worker failed or panicked on under the prompt in force: not asked again
     /// until the prompt changes, so a request that breaks the advisor cannot loop.
@@ -119,7 +124,9 @@ impl TeacherClient {
         template: PromptTemplate,
         feedback: String,
     ) -> Result<TeacherClient, TeacherClientError> {
-        let (jobs, jobs_receiver) = crossbeam_channel::bounded(config.queue_capacity.max(1));
+        // One request deep per worker: the choice of what to compute next stays here, made
+        // when a worker is free, with the latest demand counts.
+        let (jobs, jobs_receiver) = crossbeam_channel::bounded(config.workers.max(1));
         let (events_sender, events) = crossbeam_channel::unbounded();
         let prompt = PromptSetting { template, feedback, version: 0 };
         let stats = TeacherClientStats {
@@ -137,6 +144,7 @@ impl TeacherClient {
             events_sender,
             workers: Vec::new(),
             worker_states: Vec::new(),
+            waiting: HashMap::new(),
             pending: HashSet::new(),
             refused: HashSet::new(),
             applied: prompt.clone(),
@@ -197,13 +205,48 @@ impl TeacherClient {
         if self.pending.contains(request) || self.refused.contains(request) {
             return;
         }
-        let Some(jobs) = &self.jobs else { return };
-        match jobs.try_send(request.clone()) {
-            Ok(()) => {
-                self.pending.insert(request.clone());
+        if let Some(count) = self.waiting.get_mut(request) {
+            *count += 1;
+            return;
+        }
+        if self.waiting.len() >= self.config.queue_capacity.max(1) {
+            self.forget_least_asked_for();
+        }
+        self.waiting.insert(request.clone(), 1);
+    }
+
+    /// Drops the least asked-for half of the waiting requests (they are asked again the
+    /// next time their states are seen).
+    fn forget_least_asked_for(&mut self) {
+        let mut counts: Vec<u64> = self.waiting.values().copied().collect();
+        let middle = counts.len() / 2;
+        let (_, &mut median, _) = counts.select_nth_unstable(middle);
+        let before = self.waiting.len();
+        self.waiting.retain(|_, &mut count| count > median);
+        if self.waiting.len() == before {
+            // Every count equal: drop any half.
+            let keep: Vec<AdviceRequest> = self.waiting.keys().take(middle).cloned().collect();
+            self.waiting.retain(|request, _| keep.contains(request));
+        }
+        self.dropped_requests += (before - self.waiting.len()) as u64;
+    }
+
+    /// Hands the most asked-for waiting requests to free workers.
+    fn dispatch(&mut self) {
+        let Some(jobs) = self.jobs.clone() else { return };
+        while !jobs.is_full() {
+            let Some(request) =
+                self.waiting.iter().max_by_key(|&(_, &count)| count).map(|(request, _)| request.clone())
+            else {
+                return;
+            };
+            self.waiting.remove(&request);
+            self.pending.insert(request.clone());
+            if let Err(TrySendError::Full(request) | TrySendError::Disconnected(request)) = jobs.try_send(request) {
+                self.pending.remove(&request);
+                self.waiting.insert(request, 1);
+                return;
             }
-            // Dropped: asked again the next time the state is looked up.
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => self.dropped_requests += 1,
         }
     }
 
@@ -214,6 +257,7 @@ impl TeacherClient {
             self.handle(event);
         }
         self.restart_ended_workers();
+        self.dispatch();
     }
 
     fn handle(&mut self, event: WorkerEvent) {
@@ -379,7 +423,7 @@ impl TeacherClient {
         }
     }
 
-    /// Requests dropped because the queue was full.
+    /// Waiting requests dropped because the queue was full.
     pub fn dropped_requests(&self) -> u64 {
         self.dropped_requests
     }
@@ -393,7 +437,7 @@ impl TeacherClient {
     pub fn stats(&self) -> TeacherClientStats {
         let mut stats = self.stats.clone();
         stats.prompt_version = self.applied.version;
-        stats.queue_depth = self.jobs.as_ref().map_or(0, Sender::len);
+        stats.queue_depth = self.waiting.len() + self.jobs.as_ref().map_or(0, Sender::len);
         let mut sorted: Vec<Duration> = self.latencies.iter().copied().collect();
         sorted.sort_unstable();
         stats.latency_p50 = percentile(&sorted, 0.50);
