@@ -53,3 +53,48 @@ fn train_resume_and_eval() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("teacher oracle"), "{refused:?}");
 }
+
+#[test]
+fn ctrl_c_checkpoints_and_resume_goes_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("scene.ron"),
+        "Scene(name: \"t\", seed: 5, env: Grid(level: \"Empty-5x5\", num_envs: 4),
+               student: (frames_per_env: 16, minibatch: 32))",
+    )
+    .expect("scene");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
+        .args(["train", "--scene", "scene.ron", "--frames", "100000000", "--checkpoint-every", "0", "--out", "run"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn duet");
+    // Drained as it comes: a full pipe would stall training before the signal.
+    let mut stdout_pipe = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout_pipe, &mut text).map(|_| text)
+    });
+    let metrics = dir.path().join("run/metrics.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while read_log(&metrics).map_or(0, |records| records.len()) < 2 {
+        assert!(std::time::Instant::now() < deadline, "no updates within two minutes");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(interrupted.success());
+    let status = child.wait().expect("wait");
+    let stdout = reader.join().expect("reader").expect("stdout");
+    assert_eq!(status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("interrupted at update"), "{stdout}");
+    // The checkpoint is the last logged update, so the run resumes where the log stops.
+    let records = read_log(&metrics).expect("metrics");
+    let last = records.last().expect("records");
+    let checkpoint = std::fs::read_to_string(dir.path().join("run/checkpoint.ron")).expect("checkpoint");
+    assert!(checkpoint.contains(&format!("updates: {},", last.update)), "{checkpoint}");
+    let target = (last.frames + 64).to_string();
+    duet(&["train", "--out", "run", "--resume", "--frames", &target], dir.path());
+    let resumed = read_log(&metrics).expect("metrics");
+    assert_eq!(resumed.len(), records.len() + 1);
+    assert_eq!(resumed.last().map(|r| r.frames), Some(last.frames + 64));
+}

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -80,9 +82,22 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", config_path.display()))?;
         (Trainer::new(config)?, MetricsLog::create(&metrics_path)?)
     };
+    let interrupted = interrupt_flag();
     let (started, start_frames) = (Instant::now(), trainer.frames());
     trainer.start_clock();
     while trainer.frames() < args.frames {
+        if interrupted.load(Ordering::SeqCst) {
+            let saved = trainer.save_checkpoint(&out)?;
+            println!(
+                "interrupted at update {}, frame {}: checkpoint {}; continue with `duet train --out {} --resume`",
+                trainer.updates(),
+                trainer.frames(),
+                saved.display(),
+                out.display()
+            );
+            // 128 + SIGINT, as shells report an interrupted command.
+            return Ok(ExitCode::from(130));
+        }
         let record = trainer.train_one_update()?;
         log.append(&record)?;
         println!("{}", progress_line(&record));
@@ -99,6 +114,18 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         metrics_path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Set by Ctrl-C (SIGINT): training stops after the update in progress and checkpoints.
+/// Installing the handler can fail only when one is already installed (a second `train`
+/// in one process): then Ctrl-C keeps its default meaning.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = Arc::clone(&flag);
+    if let Err(error) = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst)) {
+        eprintln!("duet: Ctrl-C will not checkpoint ({error})");
+    }
+    flag
 }
 
 /// What `duet eval` was asked to do.
