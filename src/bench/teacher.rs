@@ -25,8 +25,11 @@ pub struct TeacherState {
 
 /// The request and the oracle's option for `world` as seen through `fog`.
 pub fn teacher_state(level: &Level, world: &GridWorld, fog: &FogOfWar) -> TeacherState {
-    let oracle_option =
-        if oracle_needs_true_state(level) { oracle_advice(world, &TrueState).option } else { oracle_advice(world, fog).option };
+    let oracle_option = if oracle_needs_true_state(level) {
+        oracle_advice(world, &TrueState).option
+    } else {
+        oracle_advice(world, fog).option
+    };
     TeacherState {
         request: AdviceRequest {
             mission: world.mission.clone(),

@@ -68,7 +68,12 @@ fn load_advisor(spec: &TeacherSpec, overrides: &TeacherOverrides) -> anyhow::Res
 
 /// `duet teacher ask`: the state after `steps` oracle steps of the scene's episode `seed`;
 /// prints the description, the prompt, the distribution, the rationale and the timings.
-pub fn ask(scene_path: &Path, seed: Option<u64>, steps: usize, overrides: &TeacherOverrides) -> anyhow::Result<ExitCode> {
+pub fn ask(
+    scene_path: &Path,
+    seed: Option<u64>,
+    steps: usize,
+    overrides: &TeacherOverrides,
+) -> anyhow::Result<ExitCode> {
     let (level, scene_seed, spec) = scene_teacher(scene_path, overrides)?;
     let seed = seed.unwrap_or(scene_seed);
     let (world, fog) = teacher_bench::state_after_oracle_steps(&level, seed, steps);

@@ -328,9 +328,10 @@ impl LlmAdvisor {
             last.tokens.iter().zip(state_tokens).take_while(|(a, b)| a == b).count().min(state_tokens.len() - 1)
         });
         let mut cache = match &self.last_state {
-            Some(last) if shared > 0 => {
-                last.cache.truncated(prefix.tokens.len() + shared).map_err(|error| AdvisorError::Model(error.to_string()))?
-            }
+            Some(last) if shared > 0 => last
+                .cache
+                .truncated(prefix.tokens.len() + shared)
+                .map_err(|error| AdvisorError::Model(error.to_string()))?,
             _ => prefix.cache.clone(),
         };
         self.model.forward(&state_tokens[shared..], &mut cache, LogitPositions::Last).map_err(model_error)?;
@@ -339,7 +340,11 @@ impl LlmAdvisor {
     }
 
     /// Continuation scoring: log-likelihood of " phrase\n" per option, all in one pass.
-    fn continuation_scores(&self, cache: &KvCache, options: &[TeacherOption]) -> Result<(Vec<f64>, usize), AdvisorError> {
+    fn continuation_scores(
+        &self,
+        cache: &KvCache,
+        options: &[TeacherOption],
+    ) -> Result<(Vec<f64>, usize), AdvisorError> {
         let mut continuations = Vec::with_capacity(options.len());
         for option in options {
             continuations.push(self.encode(&format!(" {}\n", option.phrase()), false)?);
@@ -370,7 +375,9 @@ impl LlmAdvisor {
         for letter in MENU_LETTERS.chars().take(options.len()) {
             let tokens = self.encode(&format!(" {letter}"), false)?;
             let [token] = tokens[..] else {
-                return Err(AdvisorError::Model(format!("the menu letter \" {letter}\" is not one token for this model")));
+                return Err(AdvisorError::Model(format!(
+                    "the menu letter \" {letter}\" is not one token for this model"
+                )));
             };
             letter_ids.push(token);
         }
@@ -380,11 +387,7 @@ impl LlmAdvisor {
 
     /// Sample-and-count: `samples` sampled answer lines, each counted for the first legal
     /// option it names; returns smoothed frequencies and the tokens sampled.
-    fn sampled_frequencies(
-        &self,
-        cache: &KvCache,
-        request: &AdviceRequest,
-    ) -> Result<(Vec<f32>, usize), AdvisorError> {
+    fn sampled_frequencies(&self, cache: &KvCache, request: &AdviceRequest) -> Result<(Vec<f32>, usize), AdvisorError> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         request.hash(&mut hasher);
         let mut rng = ChaCha8Rng::seed_from_u64(self.settings.seed ^ hasher.finish());
@@ -401,7 +404,8 @@ impl LlmAdvisor {
                     break;
                 }
                 answer.push(token);
-                let next = self.model.forward(&[token], &mut sample_cache, LogitPositions::Last).map_err(model_error)?;
+                let next =
+                    self.model.forward(&[token], &mut sample_cache, LogitPositions::Last).map_err(model_error)?;
                 logits = next.to_vec1().map_err(|error| AdvisorError::Model(error.to_string()))?;
             }
             sampled_tokens += answer.len() + 1;
@@ -424,7 +428,8 @@ impl LlmAdvisor {
         self.model.forward(&lead_tokens, &mut cache, LogitPositions::Last).map_err(model_error)?;
         let mut stops = self.newline_tokens.clone();
         stops.push(self.tokenizer.eos_token_id());
-        let mut generated = self.model.greedy_continuation(&mut cache, RATIONALE_TOKENS, &stops).map_err(model_error)?;
+        let mut generated =
+            self.model.greedy_continuation(&mut cache, RATIONALE_TOKENS, &stops).map_err(model_error)?;
         if generated.last().is_some_and(|token| stops.contains(token)) {
             generated.pop();
         }
@@ -444,7 +449,8 @@ impl Advisor for LlmAdvisor {
         self.feedback = feedback.to_string();
         // The prefix does not depend on the state: render it with empty state slots and run
         // it now, so a prompt too long for the model is refused here, not per request.
-        let prefix = self.render(&AdviceRequest { mission: String::new(), description: String::new(), options: vec![] });
+        let prefix =
+            self.render(&AdviceRequest { mission: String::new(), description: String::new(), options: vec![] });
         if let Err(error) = self.ensure_prefix(&prefix.prefix) {
             (self.template, self.feedback) = previous;
             return Err(error);

@@ -436,7 +436,8 @@ impl Gemma3Model {
                     .map(|parent| parent.and_then(|parent| predictor_row[parent]).unwrap_or(0) as u32)
                     .collect();
                 let rows = predicting.index_select(&Tensor::new(node_rows.as_slice(), &self.device)?, 0)?;
-                let embeddings = self.token_embedding.index_select(&Tensor::new(tree.tokens.as_slice(), &self.device)?, 0)?;
+                let embeddings =
+                    self.token_embedding.index_select(&Tensor::new(tree.tokens.as_slice(), &self.device)?, 0)?;
                 let logits = (rows * embeddings)?.sum(1)?;
                 let logits = match self.config.final_logit_softcapping {
                     Some(cap) => ((logits / cap)?.tanh()? * cap)?,
@@ -450,7 +451,11 @@ impl Gemma3Model {
                         node_log_probs[node] = (logits[node] as f64 - log_normalizer) as f32;
                     }
                 }
-                return Ok(tree.paths.iter().map(|path| path.iter().map(|&node| node_log_probs[node]).collect()).collect());
+                return Ok(tree
+                    .paths
+                    .iter()
+                    .map(|path| path.iter().map(|&node| node_log_probs[node]).collect())
+                    .collect());
             }
             let row_count = predicting.dim(0)?;
             for chunk_start in (0..row_count).step_by(SCORING_ROWS_PER_CHUNK) {
@@ -459,8 +464,8 @@ impl Gemma3Model {
                 for (offset, row) in logits.iter().enumerate() {
                     let log_normalizer = log_sum_exp(row);
                     for &(node, token) in &targets[chunk_start + offset] {
-                        node_log_probs[node] =
-                            (row.get(token as usize).copied().unwrap_or(f32::NEG_INFINITY) as f64 - log_normalizer) as f32;
+                        node_log_probs[node] = (row.get(token as usize).copied().unwrap_or(f32::NEG_INFINITY) as f64
+                            - log_normalizer) as f32;
                     }
                 }
             }

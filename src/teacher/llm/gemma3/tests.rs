@@ -490,9 +490,8 @@ fn sibling_normalised_tree_scores_are_constrained_decoding_probabilities() {
     let mut cache = model.new_cache();
     model.forward(&TOKENS[..6], &mut cache, LogitPositions::Last).expect("prefix");
     let continuations: Vec<&[u32]> = vec![&[3, 9, 9], &[3, 9, 12], &[3, 14], &[21, 4]];
-    let scores = model
-        .score_continuation_tree(&cache, &continuations, TreeNormalization::Siblings)
-        .expect("constrained scores");
+    let scores =
+        model.score_continuation_tree(&cache, &continuations, TreeNormalization::Siblings).expect("constrained scores");
     let full = model.score_continuations(&cache, &continuations).expect("full scores");
     // Expected by hand from full-vocabulary log-probs: at each node, renormalise over the
     // tokens that continue some continuation there.
