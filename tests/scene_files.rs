@@ -92,7 +92,7 @@ fn errors_in_files_name_the_file() {
     );
     assert_eq!(
         message(&bad_field),
-        prefix(&bad_field, ":3:5: unknown field `sed` in `Scene`; expected one of `name`, `seed`, `env`, `student`")
+        prefix(&bad_field, ":3:5: unknown field `sed` in `Scene`; expected one of `name`, `seed`, `env`, `student`, `teacher`")
     );
     assert_eq!(message(&bad_utf8), prefix(&bad_utf8, ":2:12: invalid UTF-8"));
     let missing = dir.path().join("missing.ron");
