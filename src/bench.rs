@@ -6,6 +6,8 @@ pub mod teacher;
 pub mod learn;
 pub mod train;
 
+pub mod ui;
+
 use std::time::Instant;
 
 use crate::env::grid::Action;

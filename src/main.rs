@@ -39,9 +39,13 @@ struct AppArgs {
     /// How fast training steps at first (+ / - change it).
     #[arg(long, value_parser = ["watch", "fast", "max"])]
     speed: Option<String>,
-    /// Append one JSON record per PPO update to DIR/metrics.jsonl, as `duet train` does.
+    /// Append one JSON record per PPO update to DIR/metrics.jsonl, as `duet train` does;
+    /// checkpoints saved in the app go here too [default: runs/app].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// For an audience: fullscreen, larger text (`?` lists the keys).
+    #[arg(long)]
+    demo: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -200,6 +204,16 @@ enum BenchCommand {
         #[arg(long)]
         num_envs: Option<usize>,
     },
+    /// Run the app at max speed and report frame times (p50/p95, ms); without a display it
+    /// runs under xvfb-run (Mesa's software Vulkan).
+    Ui {
+        /// Scene file (RON) to train while measuring.
+        #[arg(long, default_value = "scenes/default.ron")]
+        scene: PathBuf,
+        /// Seconds to measure (after a short warm-up).
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+    },
 }
 
 #[cfg(feature = "app")]
@@ -209,7 +223,14 @@ fn open_app(args: AppArgs) -> anyhow::Result<ExitCode> {
         frames: args.frames,
         min_updates: args.min_updates,
     });
-    duet::app::run(duet::app::AppOptions { scene_path: args.scene, screenshot, speed: args.speed, out: args.out })
+    duet::app::run(duet::app::AppOptions {
+        scene_path: args.scene,
+        screenshot,
+        speed: args.speed,
+        out: args.out,
+        demo: args.demo,
+        bench: None,
+    })
 }
 
 #[cfg(not(feature = "app"))]
@@ -251,6 +272,7 @@ fn main() -> ExitCode {
         Some(Command::Bench { what: BenchCommand::Env { scene, steps, threads, num_envs } }) => {
             duet::cli::bench_env(&scene, steps, threads, num_envs)
         }
+        Some(Command::Bench { what: BenchCommand::Ui { scene, seconds } }) => duet::bench::ui::run(&scene, seconds),
         Some(Command::Train { scene, frames, seed, teacher, out, resume, checkpoint_every }) => {
             duet::cli::train(&duet::cli::TrainArgs { scene, frames, seed, teacher, out, resume, checkpoint_every })
         }

@@ -1,5 +1,6 @@
 //! The app end to end under Xvfb: `duet --screenshot` saves a PNG of the window that shows the
-//! grid (agent red, goal green); the student trains live; bad scenes fail early.
+//! grid (agent red, goal green) and the side panel; the student trains live; bad scenes fail
+//! early; the prompt editor refuses bad templates and keeps the one in force.
 
 #![cfg(feature = "app")]
 
@@ -124,6 +125,97 @@ fn screenshot_of_the_default_scene_shows_the_grid() {
     assert!(distinct.len() >= 50, "only {} distinct colours: blank or broken render", distinct.len());
     let background = rgb.iter().filter(|&&p| p == rgb[0]).count();
     assert!(background < rgb.len() * 9 / 10, "{background} of {} pixels share one colour", rgb.len());
+
+    // The side panel fills the window's right edge: mostly the panel colour (theme::PANEL,
+    // 23/26/32), with text and bars on it.
+    let panel_x = (WINDOW.0 - PANEL_WIDTH) as usize + 4;
+    let panel: Vec<[u8; 3]> = (0..height as usize)
+        .flat_map(|y| (panel_x..width as usize).map(move |x| (x, y)))
+        .map(|(x, y)| rgb[y * width as usize + x])
+        .collect();
+    let panel_fill =
+        panel.iter().filter(|&&[r, g, b]| r.abs_diff(23) <= 2 && g.abs_diff(26) <= 2 && b.abs_diff(32) <= 2).count();
+    assert!(panel_fill > panel.len() / 3, "panel colour in {panel_fill} of {} pixels at the right edge", panel.len());
+    let bright_text = panel.iter().filter(|&&[r, g, b]| r > 180 && g > 180 && b > 180).count();
+    assert!(bright_text > 500, "only {bright_text} bright (text) pixels in the side panel");
+}
+
+/// The side panel's width in logical pixels (`app::panels::PANEL_WIDTH`).
+const PANEL_WIDTH: u32 = 420;
+
+/// A teacher that takes a prompt, as LLM teachers do: enough to drive the editor's Apply
+/// against the real template checks.
+struct PromptedTeacher {
+    template: duet::teacher::prompt::PromptTemplate,
+    version: u64,
+}
+
+impl duet::student::TeacherPolicy for PromptedTeacher {
+    fn name(&self) -> &'static str {
+        "prompted"
+    }
+    fn advise(&mut self, _env: &duet::env::vec_env::VecEnv, advice: &mut [Option<duet::student::ActionDistribution>]) {
+        advice.fill(None);
+    }
+    fn prompt(&self) -> Option<&duet::teacher::prompt::PromptTemplate> {
+        Some(&self.template)
+    }
+    fn set_prompt(&mut self, template: duet::teacher::prompt::PromptTemplate) -> Result<u64, String> {
+        self.template = template;
+        self.version += 1;
+        Ok(self.version)
+    }
+}
+
+#[test]
+fn prompt_editor_refuses_a_bad_template_and_keeps_the_old_one() {
+    use duet::app::prompt_editor::PromptEditor;
+    use duet::student::TeacherPolicy;
+    let original = "Mission: {mission}\nYou see: {observation}\nChoose one of: {options}\n";
+    let template = duet::teacher::prompt::PromptTemplate::parse(original, "test").expect("a valid template");
+    let mut teacher = PromptedTeacher { template, version: 1 };
+    let mut editor = PromptEditor::default();
+    editor.sync(teacher.prompt().map(|template| template.text()));
+    assert_eq!(editor.draft, original, "an untouched editor shows the template in force");
+
+    // An unknown slot on line 2: refused with its position; nothing changes on the teacher.
+    editor.draft = "Mission: {mission}\nYou see: {observaton}\nChoose one of: {options}\n".to_owned();
+    editor.edited = true;
+    let error = editor.apply(&mut teacher, 4096).expect_err("a misspelt slot is refused");
+    assert!(error.starts_with("the editor:2:"), "error names the editor and line: {error}");
+    assert_eq!(teacher.prompt().map(|template| template.text()), Some(original));
+    assert_eq!(teacher.version, 1);
+    assert_eq!(editor.error.as_deref(), Some(error.as_str()), "the error is shown inline");
+    assert!(editor.history.is_empty());
+    assert_eq!(editor.marker_frames().count(), 0, "no marker for a refused template");
+
+    // Revert brings back the template in force; a good edit is applied and marks the curves.
+    editor.revert();
+    assert_eq!((editor.draft.as_str(), editor.error.as_ref()), (original, None));
+    let edited = format!("{original}Answer with one option.\n");
+    editor.draft = edited.clone();
+    editor.edited = true;
+    assert_eq!(editor.apply(&mut teacher, 8192), Ok(2));
+    assert_eq!(teacher.prompt().map(|template| template.text()), Some(edited.as_str()));
+    assert_eq!(editor.in_force.as_deref(), Some(edited.as_str()));
+    assert_eq!(editor.marker_frames().collect::<Vec<_>>(), vec![8192]);
+    assert_eq!(editor.history[0].version, 2);
+    assert_eq!(editor.history[0].applied_at.len(), "HH:MM:SS".len());
+}
+
+#[test]
+fn prompt_editor_says_when_the_teacher_takes_no_prompt() {
+    use duet::app::prompt_editor::PromptEditor;
+    use duet::student::TeacherPolicy;
+    let level = duet::env::scene::Scene::default().grid_level().cloned().expect("the default scene is a grid scene");
+    let mut oracle = duet::student::OracleTeacher::new(&level);
+    let mut editor = PromptEditor::default();
+    editor.sync(oracle.prompt().map(|template| template.text()));
+    assert_eq!(editor.in_force, None);
+    editor.draft = "{observation} {options}".to_owned();
+    let error = editor.apply(&mut oracle, 0).expect_err("the oracle takes no prompt");
+    assert!(error.contains("takes no prompt"), "{error}");
+    assert!(editor.history.is_empty());
 }
 
 #[test]

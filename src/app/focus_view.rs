@@ -43,6 +43,10 @@ struct MissionLine;
 #[derive(Component)]
 struct CarriedIcon;
 
+/// What the agent holds, after its icon.
+#[derive(Component)]
+struct CarriedLine;
+
 /// What the focused view draws with, and what it drew last.
 #[derive(Resource)]
 struct FocusCanvas {
@@ -112,11 +116,19 @@ fn spawn_focus_view(
                     TextColor(theme::TEXT),
                     TextLayout::no_wrap(),
                 ));
+                // The icon sits between "carrying" and the object's name, so a long line clips
+                // text at its end rather than the icon.
                 row.spawn((
                     CarriedIcon,
                     ImageNode::new(carried_image),
-                    Node { width: px(CARRIED_ICON_SIZE), height: px(CARRIED_ICON_SIZE), ..default() },
-                    Visibility::Hidden,
+                    Node { width: px(CARRIED_ICON_SIZE), height: px(CARRIED_ICON_SIZE), flex_shrink: 0.0, ..default() },
+                ));
+                row.spawn((
+                    CarriedLine,
+                    Text::new(""),
+                    theme::font(theme::BODY_SIZE),
+                    TextColor(theme::TEXT),
+                    TextLayout::no_wrap(),
                 ));
             });
             info.spawn((
@@ -223,37 +235,28 @@ fn move_agent(
     }
 }
 
-/// "env 3/16   step 12/640   teacher says: forward   carrying yellow key [icon]" and the
-/// mission below it.
+/// "env 3/16   step 12/640   carrying [icon] yellow key" and the mission below it (the
+/// teacher's advice is in the side panel).
 fn update_episode_lines(
     snapshot: Res<TrainingSnapshot>,
     focus: Res<FocusedEnv>,
     mut canvas: ResMut<FocusCanvas>,
     mut images: ResMut<Assets<Image>>,
-    mut episode: Single<&mut Text, (With<EpisodeLine>, Without<MissionLine>)>,
-    mut mission: Single<&mut Text, (With<MissionLine>, Without<EpisodeLine>)>,
-    mut carried_icon: Single<&mut Visibility, With<CarriedIcon>>,
+    mut episode: Single<&mut Text, (With<EpisodeLine>, Without<MissionLine>, Without<CarriedLine>)>,
+    mut mission: Single<&mut Text, (With<MissionLine>, Without<EpisodeLine>, Without<CarriedLine>)>,
+    mut carried: Single<&mut Text, (With<CarriedLine>, Without<EpisodeLine>, Without<MissionLine>)>,
+    mut carried_icon: Single<&mut Node, With<CarriedIcon>>,
 ) {
     let env = focus.0.min(snapshot.num_envs() - 1);
     let world = snapshot.world(env);
-    let advice = match snapshot.advice.get(env).copied().flatten() {
-        Some(action) => format!("teacher says: {}", action.name()),
-        None => "teacher says: -".to_owned(),
-    };
-    let carrying = if world.carrying.is_empty() {
-        "carrying nothing".to_owned()
-    } else {
-        format!("carrying {}", world.carrying.describe())
-    };
-    let line = format!(
-        "env {}/{}   step {}/{}   {advice}   {carrying}",
-        env + 1,
-        snapshot.num_envs(),
-        world.step_count,
-        world.max_steps
-    );
+    let carrying = if world.carrying.is_empty() { "nothing".to_owned() } else { world.carrying.describe() };
+    let line =
+        format!("env {}/{}   step {}/{}   carrying", env + 1, snapshot.num_envs(), world.step_count, world.max_steps);
     if episode.0 != line {
         episode.0 = line;
+    }
+    if carried.0 != carrying {
+        carried.0 = carrying;
     }
     let mission_line = format!("mission: {}", world.mission);
     if mission.0 != mission_line {
@@ -267,8 +270,11 @@ fn update_episode_lines(
         }
         canvas.carried_drawn = Some(world.carrying);
     }
-    let visibility = if world.carrying.is_empty() { Visibility::Hidden } else { Visibility::Inherited };
-    carried_icon.set_if_neq(visibility);
+    // Taken out of the row when nothing is held, so "carrying nothing" has no gap.
+    let display = if world.carrying.is_empty() { Display::None } else { Display::Flex };
+    if carried_icon.display != display {
+        carried_icon.display = display;
+    }
 }
 
 fn flash_on_episode_end(
@@ -278,7 +284,11 @@ fn flash_on_episode_end(
     speed: Res<Speed>,
     frame: Single<Entity, With<FocusFrame>>,
 ) {
-    if let Some(last) = ended.read().filter(|episode| episode.env == focus.0).last() {
+    // As in the mosaic, max speed ends episodes too often for flashes to mean anything.
+    let last = ended.read().filter(|episode| episode.env == focus.0).last();
+    if *speed != Speed::Max
+        && let Some(last) = last
+    {
         commands.entity(*frame).insert(Flash::episode_ended(last.success, speed.flash_secs()));
     }
 }

@@ -9,12 +9,18 @@ use super::{SceneInfo, theme};
 use crate::env::scene::EncoderKind;
 use crate::training::TeacherKind;
 
-const CONTROLS: &str = "Space  pause / resume     + / -  speed: watch, fast, max     T  teacher on / off     \
-                        click a thumbnail to focus it";
+const CONTROLS: &str = "Space pause   . step   +/- speed   T teacher   F next env   M manual   S screenshot   ? keys";
 
-/// The badge naming the student and the teacher.
+/// The badge naming the teacher.
 #[derive(Component)]
 struct RolesLine;
+
+/// The scene's name, and the span after it (level, envs, student).
+#[derive(Component)]
+struct TitleLine;
+
+#[derive(Component)]
+struct TitleSpan;
 
 /// The header's statistics line.
 #[derive(Component)]
@@ -32,7 +38,8 @@ pub struct HudPlugin;
 
 impl Plugin for HudPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, spawn_hud.after(SpawnSkeleton)).add_systems(Update, (update_roles, update_stats));
+        app.add_systems(Startup, spawn_hud.after(SpawnSkeleton))
+            .add_systems(Update, (update_title, update_roles, update_stats));
     }
 }
 
@@ -43,13 +50,15 @@ fn spawn_hud(mut commands: Commands, slots: Res<ViewSlots>, info: Res<SceneInfo>
         .with_children(|title| {
             title
                 .spawn((
+                    TitleLine,
                     Text::new(info.name.clone()),
                     theme::font(theme::TITLE_SIZE),
                     TextColor(theme::TEXT),
                     TextLayout::no_wrap(),
                 ))
                 .with_child((
-                    TextSpan::new(format!("    level {}    {} envs", info.level, info.num_envs)),
+                    TitleSpan,
+                    TextSpan::new(title_span(&info)),
                     theme::font(theme::BODY_SIZE),
                     TextColor(theme::TEXT_DIM),
                 ));
@@ -68,7 +77,7 @@ fn spawn_hud(mut commands: Commands, slots: Res<ViewSlots>, info: Res<SceneInfo>
             children![(
                 RolesLine,
                 Text::new(""),
-                theme::font(theme::BODY_SIZE),
+                theme::font(theme::SMALL_SIZE),
                 TextColor(theme::TEXT),
                 TextLayout::no_wrap()
             )],
@@ -90,13 +99,31 @@ fn spawn_hud(mut commands: Commands, slots: Res<ViewSlots>, info: Res<SceneInfo>
         .with_child((UpdatingSpan, TextSpan::new(""), theme::font(theme::BODY_SIZE), TextColor(theme::WARNING)))
         .id();
     commands.entity(slots.header).add_children(&[title_row, stats]);
-    let controls =
-        commands.spawn((Text::new(CONTROLS), theme::font(theme::SMALL_SIZE), TextColor(theme::TEXT_DIM))).id();
+    let controls = commands
+        .spawn((Text::new(CONTROLS), theme::font(theme::SMALL_SIZE), TextColor(theme::TEXT_DIM), TextLayout::no_wrap()))
+        .id();
     commands.entity(slots.footer).add_child(controls);
 }
 
-/// "student: PPO (CNN)    teacher: oracle (lambda 0.83)"; a toggle not applied yet (the
-/// trainer is paused or updating) says so.
+/// "   DoorKey-8x8   16 envs   PPO (CNN)" after the scene's name.
+fn title_span(info: &SceneInfo) -> String {
+    format!("   {}, {} envs", info.level, info.num_envs)
+}
+
+/// Follows a scene picked in the run tab.
+fn update_title(
+    info: Res<SceneInfo>,
+    mut title: Single<&mut Text, With<TitleLine>>,
+    mut span: Single<&mut TextSpan, With<TitleSpan>>,
+) {
+    if info.is_changed() {
+        title.0 = info.name.clone();
+        span.0 = title_span(&info);
+    }
+}
+
+/// "PPO (CNN)  <-  oracle, lambda 0.83"; a toggle not applied yet (the trainer is paused or
+/// updating) says so.
 fn update_roles(
     snapshot: Res<TrainingSnapshot>,
     wanted: Res<WantedTeacher>,
@@ -106,12 +133,13 @@ fn update_roles(
         EncoderKind::Cnn => "CNN",
         EncoderKind::Mlp => "MLP",
     };
-    let teacher = match snapshot.teacher {
-        TeacherKind::None => "none".to_owned(),
-        TeacherKind::Oracle => format!("oracle (lambda {:.2})", snapshot.lambda),
+    let teacher = if snapshot.teacher == TeacherKind::None {
+        "no teacher".to_owned()
+    } else {
+        format!("{} teacher, lambda {:.2}", snapshot.teacher.name(), snapshot.lambda)
     };
-    let pending = if wanted.0 == snapshot.teacher { String::new() } else { format!(", {} next", wanted.0.name()) };
-    let text = format!("student: PPO ({encoder})    teacher: {teacher}{pending}");
+    let pending = if wanted.0 == snapshot.teacher { String::new() } else { format!(" ({} next)", wanted.0.name()) };
+    let text = format!("PPO ({encoder})  {teacher}{pending}");
     if line.0 != text {
         line.0 = text;
     }
@@ -125,29 +153,26 @@ fn update_stats(
     mut state: Single<&mut TextSpan, (With<RunStateSpan>, Without<UpdatingSpan>)>,
     mut updating: Single<&mut TextSpan, (With<UpdatingSpan>, Without<RunStateSpan>)>,
 ) {
-    let percent = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{:.0}%", 100.0 * v));
-    let latest = snapshot.latest.as_ref();
     let success = match snapshot.success_rate {
-        Some(rate) => format!("{:.0}% of last {}", 100.0 * rate, snapshot.window_episodes),
+        Some(rate) => format!("{:.0}% of {}", 100.0 * rate, snapshot.window_episodes),
         None => "-".to_owned(),
     };
-    // Sized to fit a 1280-pixel window with the speed and "updating..." after it.
+    // Sized to fit beside the side panel in a 1280-pixel window with the speed and
+    // "updating" after it; agreement and fps are in the panel.
     let text = format!(
-        "frames {}   updates {}   success {success}   return {}   agreement {}   fps {}   ",
+        "frames {}  updates {}  success {success}  return {}  ",
         thousands(snapshot.frames),
         snapshot.updates,
         snapshot.return_mean.map_or("-".to_owned(), |v| format!("{v:.2}")),
-        percent(latest.and_then(|record| record.teacher_agreement)),
-        latest.map_or("-".to_owned(), |record| thousands(record.fps.round() as u64)),
     );
     if line.0 != text {
         line.0 = text;
     }
-    let run_state = if virtual_time.is_paused() { "paused".to_owned() } else { format!("speed: {}", speed.label()) };
+    let run_state = if virtual_time.is_paused() { "paused".to_owned() } else { format!("speed {}", speed.label()) };
     if state.0 != run_state {
         state.0 = run_state;
     }
-    let updating_text = if snapshot.updating { "   updating..." } else { "" };
+    let updating_text = if snapshot.updating { "  updating" } else { "" };
     if updating.0 != updating_text {
         updating.0 = updating_text.to_owned();
     }

@@ -1,9 +1,10 @@
 //! The window's layout: a header, the focused env large on the left, the mosaic of all envs
-//! and the learning curve under it on the right, a footer. Sizes are whole tiles of physical pixels, so grids stay crisp.
+//! and the learning curve under it beside it, a footer; the egui side panel on the right. Sizes are whole tiles of physical pixels, so grids stay crisp.
 
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 
+use super::panels::PANEL_WIDTH;
 use super::simulation::TrainingSnapshot;
 use super::{WINDOW_SIZE, theme};
 
@@ -135,7 +136,7 @@ impl Plugin for LayoutPlugin {
             let world = snapshot.world(0);
             ((world.width(), world.height()), snapshot.num_envs())
         };
-        app.insert_resource(ViewLayout::compute(window, 1.0, grid, num_envs))
+        app.insert_resource(ViewLayout::compute(views_area(window, 1.0), 1.0, grid, num_envs))
             .add_systems(Startup, spawn_skeleton.in_set(SpawnSkeleton))
             .add_systems(Update, follow_window.in_set(UpdateLayout));
     }
@@ -174,7 +175,8 @@ fn spawn_skeleton(mut commands: Commands) {
                 width: percent(100),
                 height: percent(100),
                 flex_direction: FlexDirection::Column,
-                padding: UiRect::all(px(MARGIN)),
+                // The egui side panel covers the window's right edge.
+                padding: UiRect { right: px(MARGIN + PANEL_WIDTH), ..UiRect::all(px(MARGIN)) },
                 ..default()
             },
             BackgroundColor(theme::BACKGROUND),
@@ -183,15 +185,23 @@ fn spawn_skeleton(mut commands: Commands) {
     commands.insert_resource(ViewSlots { header, focus, mosaic, footer });
 }
 
+/// The window's size in UI pixels (logical pixels over `UiScale`) less the side panel.
+pub fn views_area(window: Vec2, ui_scale: f32) -> Vec2 {
+    let ui_scale = if ui_scale > 0.0 { ui_scale } else { 1.0 };
+    let window = window / ui_scale;
+    Vec2::new((window.x - PANEL_WIDTH).max(1.0), window.y)
+}
+
 fn follow_window(
     window: Single<&Window, With<PrimaryWindow>>,
+    ui_scale: Res<UiScale>,
     snapshot: Res<TrainingSnapshot>,
     mut layout: ResMut<ViewLayout>,
 ) {
     let world = snapshot.world(0);
     let computed = ViewLayout::compute(
-        window.resolution.size(),
-        window.resolution.scale_factor(),
+        views_area(window.resolution.size(), ui_scale.0),
+        window.resolution.scale_factor() * ui_scale.0,
         (world.width(), world.height()),
         snapshot.num_envs(),
     );
@@ -222,6 +232,18 @@ mod tests {
             + 3.0 * THUMBNAIL_GAP;
         assert!(layout.curve.min.y >= thumbnails_bottom + CURVE_GAP, "{layout:?}");
         assert_eq!(layout.curve.width(), mosaic_width, "{layout:?}");
+    }
+
+    #[test]
+    fn beside_the_side_panel_the_default_window_still_reads_well() {
+        let area = views_area(Vec2::new(1280.0, 800.0), 1.0);
+        assert_eq!(area, Vec2::new(1280.0 - PANEL_WIDTH, 800.0));
+        let layout = ViewLayout::compute(area, 1.0, (8, 8), 16);
+        assert!(layout.focus_tile_px >= 56, "{layout:?}");
+        assert!(layout.thumbnail_tile_px >= 8, "{layout:?}");
+        assert!(layout.curve.max.x <= area.x - MARGIN, "the curve stays left of the panel: {layout:?}");
+        // Demo mode's larger UI scale lays out in fewer UI pixels.
+        assert_eq!(views_area(Vec2::new(1600.0, 1000.0), 1.25), Vec2::new(1280.0 - PANEL_WIDTH, 800.0));
     }
 
     #[test]

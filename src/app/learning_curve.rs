@@ -3,12 +3,13 @@
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
-use egui_plot::{AxisHints, Line, Plot, PlotPoints};
+use egui_plot::{AxisHints, Line, Plot, PlotPoints, VLine};
 
 use super::layout::ViewLayout;
 use super::ppo_worker::UpdateFinished;
+use super::prompt_editor::PromptEditor;
 use super::simulation::TrainingSnapshot;
-use super::theme;
+use super::theme::{self, egui_color};
 
 /// Inside the strip's border.
 const PADDING: f32 = 6.0;
@@ -56,6 +57,7 @@ fn draw_curve(
     curve: Res<LearningCurve>,
     snapshot: Res<TrainingSnapshot>,
     layout: Res<ViewLayout>,
+    editor: Res<PromptEditor>,
 ) -> Result {
     let context = contexts.ctx_mut()?;
     let strip = layout.curve;
@@ -72,7 +74,7 @@ fn draw_curve(
                 .inner_margin(PADDING)
                 .show(ui, |ui| {
                     ui.set_width(plot_size.x);
-                    let caption = "success rate over the last 100 episodes vs frames, after each PPO update";
+                    let caption = "success rate (last 100 episodes) vs frames";
                     ui.label(egui::RichText::new(caption).size(CAPTION_SIZE).color(egui_color(theme::TEXT_DIM)));
                     Plot::new("success_curve")
                         .width(plot_size.x)
@@ -99,19 +101,21 @@ fn draw_curve(
                                     .color(egui_color(theme::SUCCESS))
                                     .width(2.0),
                             );
+                            for frames in editor.marker_frames() {
+                                plot.vline(
+                                    VLine::new("prompt applied", frames as f64)
+                                        .color(egui_color(theme::WARNING))
+                                        .style(egui_plot::LineStyle::dashed_loose()),
+                                );
+                            }
                         });
                 });
         });
     Ok(())
 }
 
-fn egui_color(color: Color) -> egui::Color32 {
-    let [red, green, blue, _] = color.to_srgba().to_u8_array();
-    egui::Color32::from_rgb(red, green, blue)
-}
-
 /// 1500 -> "1.5k", 2_000_000 -> "2M": axis labels stay short.
-fn short_count(value: f64) -> String {
+pub fn short_count(value: f64) -> String {
     let magnitude = value.abs();
     if magnitude >= 1e6 {
         format!("{}M", trim(value / 1e6))

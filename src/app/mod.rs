@@ -1,28 +1,40 @@
 //! The desktop app (Bevy + UI): the scene's PPO student training live, its parallel envs drawn
 //! as they step. Thin systems over the layers below; all learning goes through `Trainer`.
 //!
-//! Modules: `simulation` steps the trainer in `FixedUpdate` and publishes a snapshot;
-//! `ppo_worker` runs PPO updates on their own thread; `layout` sizes the view from the
-//! window; `focus_view`, `mosaic`, `hud`, `learning_curve` and `flash` draw; `render_grid` rasterises worlds
-//! (`world_image` puts them in Bevy images); `frame_times` measures frames during updates;
-//! `screenshot` serves `--screenshot`.
+//! Modules: `simulation` steps the trainer in `FixedUpdate` and publishes a snapshot (and
+//! `teacher_view` the teacher's side of the focused env); `ppo_worker` runs PPO updates on
+//! their own thread; `control` carries out what the panels and keys ask of the run;
+//! `layout` sizes the view from the window; `focus_view`, `mosaic`, `hud`, `learning_curve`
+//! and `flash` draw; `panels` is the egui side panel (teacher, curves, prompt editor, run),
+//! `prompt_editor` its editor's state, `update_history` its curves' data; `shortcuts` and
+//! `manual` handle keys; `render_grid` rasterises worlds (`world_image` puts them in Bevy
+//! images); `frame_times` measures frames during updates; `screenshot` serves
+//! `--screenshot`, `bench_ui` serves `duet bench ui`.
 
 // Bevy system signatures name their queries in full; splitting them into aliases hides more
 // than it shows.
 #![allow(clippy::type_complexity)]
 
+mod bench_ui;
+mod control;
 mod flash;
 mod focus_view;
 mod frame_times;
 mod hud;
 mod layout;
 mod learning_curve;
+mod manual;
 mod mosaic;
+mod panels;
 mod ppo_worker;
+pub mod prompt_editor;
 mod render_grid;
 mod screenshot;
+mod shortcuts;
 mod simulation;
+mod teacher_view;
 mod theme;
+mod update_history;
 mod world_image;
 
 use std::path::{Path, PathBuf};
@@ -30,8 +42,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use bevy::prelude::*;
-use bevy::window::{PresentMode, WindowResizeConstraints, WindowResolution};
+use bevy::window::{MonitorSelection, PresentMode, WindowMode, WindowResizeConstraints, WindowResolution};
 
+pub use bench_ui::UiBenchRequest;
 pub use screenshot::ScreenshotRequest;
 
 use crate::env::scene::{DEFAULT_SCENE_FILE, Scene};
@@ -54,28 +67,44 @@ pub struct AppOptions {
     pub screenshot: Option<ScreenshotRequest>,
     /// `watch`, `fast` or `max`; `None` starts at `watch`.
     pub speed: Option<String>,
-    /// Append one JSON record per PPO update to `DIR/metrics.jsonl`, as `duet train` does.
+    /// Append one JSON record per PPO update to `DIR/metrics.jsonl`, as `duet train` does;
+    /// checkpoints saved from the app go there too (else to `runs/app`).
     pub out: Option<PathBuf>,
+    /// Fullscreen, larger text: for an audience.
+    pub demo: bool,
+    /// Measure frame times for `duet bench ui`, print them and exit.
+    pub bench: Option<UiBenchRequest>,
 }
+
+/// How much larger demo mode draws text and panels.
+const DEMO_SCALE: f32 = 1.25;
 
 /// Who advises the student when the app opens (`T` toggles it).
 const APP_TEACHER: TeacherKind = TeacherKind::Oracle;
 
 /// What the app shows about the loaded scene.
-#[derive(Resource, Clone, Debug)]
+#[derive(Resource, Clone, Debug, PartialEq)]
 pub struct SceneInfo {
     pub name: String,
     pub level: String,
     pub num_envs: usize,
 }
 
+impl SceneInfo {
+    /// The scene's name, level and envs (a non-grid scene shows no level).
+    pub fn of(scene: &Scene) -> SceneInfo {
+        let (level, num_envs) = scene.grid().map_or((String::new(), 0), |grid| (grid.level.name(), grid.num_envs));
+        SceneInfo { name: scene.name.clone(), level, num_envs }
+    }
+}
+
 /// Loads the scene (errors name `path:line:col`) and runs the app until its window closes.
 pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
     let (scene, source) = load_scene(options.scene_path.as_deref())?;
-    let Some(grid) = scene.grid() else {
+    if scene.grid().is_none() {
         anyhow::bail!("{source}: the app shows grid scenes only");
-    };
-    let info = SceneInfo { name: scene.name.clone(), level: grid.level.name(), num_envs: grid.num_envs };
+    }
+    let info = SceneInfo::of(&scene);
     let speed = match options.speed.as_deref() {
         None => simulation::Speed::default(),
         Some(name) => simulation::Speed::from_name(name)
@@ -88,6 +117,14 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
     let worker = ppo_worker::UpdateWorker::spawn()?;
     trainer.start_clock();
     let snapshot = simulation::TrainingSnapshot::of(&trainer);
+    let teacher_view = teacher_view::TeacherView::of(&trainer, 0);
+    let scene_dir = options
+        .scene_path
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|dir| dir.is_dir())
+        .map_or_else(|| PathBuf::from(DEFAULT_SCENE_DIR), Path::to_owned);
+    let run_files = control::RunFiles::new(scene, options.out.as_deref(), &scene_dir);
 
     let screenshot_mode = options.screenshot.is_some();
     let mut resolution = WindowResolution::new(WINDOW_SIZE.0, WINDOW_SIZE.1);
@@ -103,7 +140,17 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
             min_height: MIN_WINDOW_SIZE.1,
             ..default()
         },
-        present_mode: if screenshot_mode { PresentMode::AutoNoVsync } else { PresentMode::AutoVsync },
+        // Benchmarks measure the app's own frame time, not the display's refresh.
+        present_mode: if screenshot_mode || options.bench.is_some() {
+            PresentMode::AutoNoVsync
+        } else {
+            PresentMode::AutoVsync
+        },
+        mode: if options.demo {
+            WindowMode::BorderlessFullscreen(MonitorSelection::Primary)
+        } else {
+            WindowMode::Windowed
+        },
         ..default()
     };
 
@@ -113,8 +160,12 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
         .insert_resource(info)
         .insert_resource(simulation::LiveTrainer::new(trainer))
         .insert_resource(snapshot)
+        .insert_resource(teacher_view)
         .insert_resource(worker)
         .insert_resource(metrics_log)
+        .insert_resource(run_files)
+        .init_resource::<control::Controls>()
+        .init_resource::<prompt_editor::PromptEditor>()
         .add_plugins((
             simulation::SimulationPlugin { speed },
             ppo_worker::PpoWorkerPlugin,
@@ -125,7 +176,19 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
             mosaic::MosaicPlugin,
             flash::FlashPlugin,
             learning_curve::LearningCurvePlugin,
-        ));
+            update_history::UpdateHistoryPlugin,
+            panels::PanelsPlugin,
+            shortcuts::ShortcutsPlugin,
+            manual::ManualPlugin,
+        ))
+        // After finished updates are collected (PreUpdate), before the views draw.
+        .add_systems(Update, control::run_controls.before(layout::UpdateLayout));
+    if options.demo {
+        app.insert_resource(UiScale(DEMO_SCALE)).insert_resource(panels::PanelZoom(DEMO_SCALE));
+    }
+    if let Some(request) = options.bench {
+        app.add_plugins(bench_ui::UiBenchPlugin { request });
+    }
     if let Some(request) = options.screenshot {
         request.prepare()?;
         app.add_plugins(screenshot::ScreenshotPlugin { request });

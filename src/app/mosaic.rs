@@ -23,6 +23,10 @@ struct Thumbnail(usize);
 #[derive(Component)]
 struct ThumbnailGrid;
 
+/// The line above the thumbnails.
+#[derive(Component)]
+struct MosaicTitle;
+
 /// The thumbnails' images and painter, and the generation they show.
 #[derive(Resource)]
 struct MosaicCanvas {
@@ -38,7 +42,7 @@ impl Plugin for MosaicPlugin {
     fn build(&self, app: &mut App) {
         app.add_systems(Startup, spawn_mosaic.after(SpawnSkeleton)).add_systems(
             Update,
-            (apply_layout, redraw_thumbnails, focus_on_click, frame_colors, flash_on_episode_end)
+            (respawn_for_new_runs, apply_layout, redraw_thumbnails, focus_on_click, frame_colors, flash_on_episode_end)
                 .chain()
                 .after(UpdateLayout),
         );
@@ -53,26 +57,52 @@ fn spawn_mosaic(
     mut images: ResMut<Assets<Image>>,
 ) {
     let num_envs = snapshot.num_envs();
-    let shown = num_envs.min(MAX_THUMBNAILS);
-    let title = if shown < num_envs {
-        format!("{num_envs} envs (first {shown} shown) - click one to focus it")
-    } else {
-        format!("{num_envs} envs - click one to focus it")
-    };
     let title = commands
         .spawn((
             Node { height: px(super::layout::MOSAIC_TITLE_HEIGHT), align_items: AlignItems::Center, ..default() },
-            children![(Text::new(title), theme::font(theme::BODY_SIZE), TextColor(theme::TEXT_DIM))],
+            children![(
+                MosaicTitle,
+                Text::new(mosaic_title(num_envs)),
+                theme::font(theme::BODY_SIZE),
+                TextColor(theme::TEXT_DIM)
+            )],
         ))
         .id();
-    let mut handles = Vec::with_capacity(shown);
-    let mut buttons = Vec::with_capacity(shown);
     let grid = commands
         .spawn((
             ThumbnailGrid,
             Node { display: Display::Grid, row_gap: px(THUMBNAIL_GAP), column_gap: px(THUMBNAIL_GAP), ..default() },
         ))
         .id();
+    let (handles, buttons) = spawn_thumbnails(&mut commands, grid, num_envs, &mut images);
+    commands.entity(slots.mosaic).add_children(&[title, grid]);
+    commands.insert_resource(MosaicCanvas {
+        images: handles,
+        buttons,
+        painter: GridPainter::new(layout.thumbnail_tile_px),
+        drawn: None,
+    });
+}
+
+fn mosaic_title(num_envs: usize) -> String {
+    let shown = num_envs.min(MAX_THUMBNAILS);
+    if shown < num_envs {
+        format!("{num_envs} envs (first {shown} shown) - click one to focus it")
+    } else {
+        format!("{num_envs} envs - click one to focus it")
+    }
+}
+
+/// One thumbnail button per env (up to `MAX_THUMBNAILS`) in `grid`.
+fn spawn_thumbnails(
+    commands: &mut Commands,
+    grid: Entity,
+    num_envs: usize,
+    images: &mut Assets<Image>,
+) -> (Vec<Handle<Image>>, Vec<Entity>) {
+    let shown = num_envs.min(MAX_THUMBNAILS);
+    let mut handles = Vec::with_capacity(shown);
+    let mut buttons = Vec::with_capacity(shown);
     for env in 0..shown {
         let image = images.add(blank_image(1, 1));
         let button = commands
@@ -91,13 +121,34 @@ fn spawn_mosaic(
         handles.push(image);
         buttons.push(button);
     }
-    commands.entity(slots.mosaic).add_children(&[title, grid]);
-    commands.insert_resource(MosaicCanvas {
-        images: handles,
-        buttons,
-        painter: GridPainter::new(layout.thumbnail_tile_px),
-        drawn: None,
-    });
+    (handles, buttons)
+}
+
+/// A run on another scene may have another number of envs: the thumbnails follow.
+fn respawn_for_new_runs(
+    mut commands: Commands,
+    snapshot: Res<TrainingSnapshot>,
+    mut canvas: ResMut<MosaicCanvas>,
+    mut images: ResMut<Assets<Image>>,
+    grid: Single<Entity, With<ThumbnailGrid>>,
+    mut title: Single<&mut Text, With<MosaicTitle>>,
+    mut layout: ResMut<ViewLayout>,
+) {
+    let num_envs = snapshot.num_envs();
+    if canvas.images.len() == num_envs.min(MAX_THUMBNAILS) {
+        return;
+    }
+    let grid = *grid;
+    for button in canvas.buttons.drain(..) {
+        commands.entity(button).despawn();
+    }
+    let (handles, buttons) = spawn_thumbnails(&mut commands, grid, num_envs, &mut images);
+    canvas.images = handles;
+    canvas.buttons = buttons;
+    canvas.drawn = None;
+    title.0 = mosaic_title(num_envs);
+    // New buttons need their sizes even if the layout itself did not change.
+    layout.set_changed();
 }
 
 fn apply_layout(
@@ -166,6 +217,11 @@ fn flash_on_episode_end(
     speed: Res<Speed>,
 ) {
     for episode in ended.read() {
+        // At max speed some episode ends in almost every frame: flashes would tint the whole
+        // mosaic at once and say nothing. The success curve shows the outcomes there.
+        if *speed == Speed::Max {
+            continue;
+        }
         if let Some(&button) = canvas.buttons.get(episode.env) {
             commands.entity(button).insert(Flash::episode_ended(episode.success, speed.flash_secs()));
         }

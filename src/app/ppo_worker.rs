@@ -6,19 +6,49 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 
+use super::control::{Controls, RunFiles};
 use super::frame_times::FrameTimes;
-use super::simulation::{LiveTrainer, TrainingSnapshot};
+use super::simulation::{LiveTrainer, TrainingFault, TrainingSnapshot};
 use crate::metrics::{MetricsLog, UpdateRecord};
 use crate::training::{Trainer, TrainingError};
 
-/// What the worker sends back: the trainer, the update's outcome and how long it took.
+/// What the worker sends back: the trainer, the update's outcome (an error, or the message
+/// of a panic caught in the update) and how long it took.
 struct FinishedUpdate {
     trainer: Box<Trainer>,
-    result: Result<UpdateRecord, TrainingError>,
+    result: Result<UpdateRecord, UpdateFailure>,
     took: Duration,
+}
+
+/// Why an update did not finish.
+#[derive(Debug)]
+enum UpdateFailure {
+    Error(TrainingError),
+    Panic(String),
+}
+
+impl std::fmt::Display for UpdateFailure {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpdateFailure::Error(error) => write!(formatter, "the PPO update failed: {error}"),
+            UpdateFailure::Panic(message) => write!(formatter, "the PPO update panicked: {message}"),
+        }
+    }
+}
+
+/// The text of a caught panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(no message)".to_owned()
+    }
 }
 
 /// The update worker thread and its two channels.
@@ -40,7 +70,14 @@ impl UpdateWorker {
             .spawn(move || {
                 for mut trainer in job_queue {
                     let started = Instant::now();
-                    let result = trainer.update();
+                    // A panic in the update must not take the run with it: the trainer comes
+                    // back either way and the app reports the failure. (Its student may be
+                    // half-updated then; the user decides whether to resume, reset or load.)
+                    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| trainer.update())) {
+                        Ok(Ok(record)) => Ok(record),
+                        Ok(Err(error)) => Err(UpdateFailure::Error(error)),
+                        Err(payload) => Err(UpdateFailure::Panic(panic_message(payload.as_ref()))),
+                    };
                     let done = FinishedUpdate { trainer, result, took: started.elapsed() };
                     if finished_sender.send(done).is_err() {
                         break; // the app has closed
@@ -85,49 +122,71 @@ impl Plugin for PpoWorkerPlugin {
     }
 }
 
+/// What a finished update changes besides the trainer and the snapshot.
+#[derive(SystemParam)]
+struct UpdateOutputs<'w> {
+    log: ResMut<'w, AppMetricsLog>,
+    frame_times: ResMut<'w, FrameTimes>,
+    finished: MessageWriter<'w, UpdateFinished>,
+    fault: ResMut<'w, TrainingFault>,
+    controls: ResMut<'w, Controls>,
+    files: Res<'w, RunFiles>,
+    virtual_time: ResMut<'w, Time<Virtual>>,
+}
+
 /// Takes finished updates back: the trainer returns to stepping, the record to the snapshot
-/// and the log. A worker that died (a panic in the update) ends the app with an error.
+/// and the log, and a requested checkpoint is saved (the rollout is empty just now). A failed
+/// or panicked update pauses training and shows why; the app stays up.
 fn collect_finished_updates(
     worker: Res<UpdateWorker>,
     mut live: ResMut<LiveTrainer>,
     mut snapshot: ResMut<TrainingSnapshot>,
-    mut log: ResMut<AppMetricsLog>,
-    mut frame_times: ResMut<FrameTimes>,
-    mut finished: MessageWriter<UpdateFinished>,
-    mut exit: MessageWriter<AppExit>,
+    mut outputs: UpdateOutputs,
 ) {
     for FinishedUpdate { trainer, result, took } in worker.finished.try_iter() {
         match result {
             Ok(record) => {
-                if let Some(metrics) = &mut log.0
+                if let Some(metrics) = &mut outputs.log.0
                     && let Err(error) = metrics.append(&record)
                 {
                     // Training goes on; only the file stops growing.
                     error!("{error}; metrics are no longer written");
-                    log.0 = None;
+                    outputs.log.0 = None;
                 }
                 info!(
                     "update {} took {:.0} ms; longest frame during updates so far {:.1} ms",
                     record.update,
                     took.as_secs_f64() * 1e3,
-                    frame_times.longest_during_updates().as_secs_f64() * 1e3
+                    outputs.frame_times.longest_during_updates().as_secs_f64() * 1e3
                 );
                 snapshot.latest = Some(record.clone());
-                finished.write(UpdateFinished(record));
+                outputs.finished.write(UpdateFinished(record));
+                outputs.fault.message = None;
+                if outputs.controls.save_pending {
+                    outputs.controls.save_pending = false;
+                    let dir = &outputs.files.out_dir;
+                    let saved = std::fs::create_dir_all(dir)
+                        .map_err(|error| format!("{}: {error}", dir.display()))
+                        .and_then(|()| trainer.save_checkpoint(dir).map_err(|error| error.to_string()));
+                    match saved {
+                        Ok(path) => outputs.controls.tell(format!("checkpoint saved: {}", path.display()), false),
+                        Err(error) => outputs.controls.tell(format!("checkpoint not saved: {error}"), true),
+                    }
+                }
             }
-            Err(error) => {
-                error!("PPO update failed: {error}");
-                exit.write(AppExit::error());
+            Err(failure) => {
+                outputs.fault.report(format!("{failure}; training is paused"));
+                outputs.virtual_time.pause();
             }
         }
-        frame_times.note_update(took);
+        outputs.frame_times.note_update(took);
         snapshot.publish(&trainer);
         snapshot.updating = false;
         live.put_back(trainer);
     }
     if snapshot.updating && worker.thread.is_finished() {
-        error!("the PPO update thread stopped without returning the trainer");
+        outputs.fault.report("the PPO update thread stopped without returning the trainer".to_owned());
         snapshot.updating = false;
-        exit.write(AppExit::error());
+        outputs.virtual_time.pause();
     }
 }

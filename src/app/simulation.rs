@@ -7,8 +7,10 @@ use bevy::diagnostic::FrameCount;
 use bevy::ecs::system::SystemParam;
 use bevy::platform::cell::SyncCell;
 use bevy::prelude::*;
+use bevy_egui::input::EguiWantsInput;
 
 use super::ppo_worker::UpdateWorker;
+use super::teacher_view::TeacherView;
 use crate::env::grid::{Action, GridWorld, Pos};
 use crate::env::scene::EncoderKind;
 use crate::metrics::UpdateRecord;
@@ -36,6 +38,17 @@ impl LiveTrainer {
     pub fn put_back(&mut self, trainer: Box<Trainer>) {
         *self.trainer.get() = Some(trainer);
     }
+
+    /// The trainer, unless the update worker has it.
+    pub fn trainer_mut(&mut self) -> Option<&mut Trainer> {
+        self.trainer.get().as_mut().map(|trainer| &mut **trainer)
+    }
+
+    /// Puts a new run in place of the old (reset, loaded checkpoint, another scene).
+    pub fn replace(&mut self, trainer: Trainer) {
+        self.episodes_announced = trainer.episodes();
+        *self.trainer.get() = Some(Box::new(trainer));
+    }
 }
 
 /// What views draw: the trainer's worlds and numbers as of its last step. A copy, so drawing
@@ -62,6 +75,9 @@ pub struct TrainingSnapshot {
     pub latest: Option<UpdateRecord>,
     /// Counts publications, so views redraw only after a change.
     pub generation: u64,
+    /// Manual control: the env taken over and the user's copy of its episode, drawn in
+    /// place of the real one; `done` once that episode ended.
+    manual: Option<(usize, GridWorld, bool)>,
 }
 
 impl TrainingSnapshot {
@@ -80,6 +96,7 @@ impl TrainingSnapshot {
             updating: false,
             latest: None,
             generation: 0,
+            manual: None,
         };
         snapshot.publish(trainer);
         snapshot
@@ -109,8 +126,45 @@ impl TrainingSnapshot {
         self.worlds.len()
     }
 
-    /// Env `env`'s world, or the last env's for an index out of range.
+    /// The env under manual control, if any.
+    pub fn manual_env(&self) -> Option<usize> {
+        self.manual.as_ref().map(|(env, _, _)| *env)
+    }
+
+    /// Starts manual control of a copy of env `env`'s episode as it stands.
+    pub fn take_over(&mut self, env: usize) {
+        let env = env.min(self.worlds.len().saturating_sub(1));
+        self.manual = Some((env, self.world(env).clone(), false));
+        self.generation += 1;
+    }
+
+    /// Ends manual control: the real env is drawn again.
+    pub fn hand_back(&mut self) {
+        self.manual = None;
+        self.generation += 1;
+    }
+
+    /// Steps the manual copy; returns the outcome when this step ended its episode. An ended
+    /// episode takes no more steps.
+    pub fn manual_step(&mut self, action: Action) -> Option<crate::env::grid::StepOutcome> {
+        let (_, world, done) = self.manual.as_mut()?;
+        if *done {
+            return None;
+        }
+        let outcome = world.step(action);
+        *done = outcome.done();
+        self.generation += 1;
+        done.then_some(outcome)
+    }
+
+    /// Env `env`'s world (the manual copy for the env under manual control), or the last
+    /// env's for an index out of range.
     pub fn world(&self, env: usize) -> &GridWorld {
+        if let Some((manual_env, world, _)) = &self.manual
+            && *manual_env == env
+        {
+            return world;
+        }
         // A scene has at least one env (the scene loader checks), so the index is valid.
         &self.worlds[env.min(self.worlds.len().saturating_sub(1))]
     }
@@ -139,7 +193,7 @@ pub enum Speed {
 
 impl Speed {
     /// `FixedUpdate` ticks per second; each tick is one trainer step except at `Max`.
-    fn ticks_per_sec(self) -> f64 {
+    pub fn ticks_per_sec(self) -> f64 {
         match self {
             Speed::Watch => 5.0,
             Speed::Fast => 30.0,
@@ -171,11 +225,11 @@ impl Speed {
         }
     }
 
-    /// "watch, 5 steps/s per env", for the header.
+    /// "watch (5/s)": steps per second of every env, for the header.
     pub fn label(self) -> String {
         match self {
-            Speed::Watch => format!("watch, {} steps/s per env", Speed::Watch.ticks_per_sec()),
-            Speed::Fast => format!("fast, {} steps/s per env", Speed::Fast.ticks_per_sec()),
+            Speed::Watch => format!("watch ({}/s)", Speed::Watch.ticks_per_sec()),
+            Speed::Fast => format!("fast ({}/s)", Speed::Fast.ticks_per_sec()),
             Speed::Max => "max".to_owned(),
         }
     }
@@ -231,7 +285,7 @@ pub struct AgentMotion {
 }
 
 impl AgentMotion {
-    fn snap(env: usize, world: &GridWorld) -> AgentMotion {
+    pub fn snap(env: usize, world: &GridWorld) -> AgentMotion {
         let pose = AgentPose::of(world);
         AgentMotion { env, from: pose, to: pose }
     }
@@ -254,14 +308,27 @@ impl Plugin for SimulationPlugin {
     fn build(&self, app: &mut App) {
         let motion = AgentMotion::snap(0, app.world().resource::<TrainingSnapshot>().world(0));
         let teacher = app.world().resource::<TrainingSnapshot>().teacher;
+        let when_on = if teacher == TeacherKind::None { TeacherKind::Oracle } else { teacher };
         app.insert_resource(Time::<Fixed>::from_hz(self.speed.ticks_per_sec()))
             .insert_resource(self.speed)
             .insert_resource(WantedTeacher(teacher))
+            .insert_resource(TeacherWhenOn(when_on))
             .init_resource::<FocusedEnv>()
+            .init_resource::<TrainingFault>()
             .insert_resource(motion)
             .add_message::<EpisodeEnded>()
             .add_systems(FixedUpdate, step_trainer)
-            .add_systems(Update, (speed_and_pause_keys, teacher_key, snap_motion_on_focus_change));
+            .add_systems(
+                Update,
+                (
+                    speed_and_pause_keys,
+                    apply_speed,
+                    teacher_key,
+                    snap_motion_on_focus_change,
+                    teacher_view_on_focus_change,
+                )
+                    .chain(),
+            );
     }
 }
 
@@ -275,16 +342,24 @@ struct StepContext<'w> {
     frame: Res<'w, FrameCount>,
 }
 
+/// What stepping writes: the views' copies and the messages for flashes and faults.
+#[derive(SystemParam)]
+pub struct StepOutputs<'w> {
+    pub snapshot: ResMut<'w, TrainingSnapshot>,
+    pub teacher_view: ResMut<'w, TeacherView>,
+    pub motion: ResMut<'w, AgentMotion>,
+    pub ended: MessageWriter<'w, EpisodeEnded>,
+    pub fault: ResMut<'w, TrainingFault>,
+    pub virtual_time: ResMut<'w, Time<Virtual>>,
+}
+
 /// One tick: one trainer step, or at `Max` as many as fit in the frame's budget; a full
 /// rollout goes to the update worker and stepping waits until it comes back. At `Max` only
 /// the first tick of a frame steps: on a slow frame `FixedUpdate` runs several ticks to
 /// catch up, and stepping in each would slow the next frame further.
 fn step_trainer(
     mut live: ResMut<LiveTrainer>,
-    mut snapshot: ResMut<TrainingSnapshot>,
-    mut motion: ResMut<AgentMotion>,
-    mut ended: MessageWriter<EpisodeEnded>,
-    mut exit: MessageWriter<AppExit>,
+    mut outputs: StepOutputs,
     context: StepContext,
     mut last_max_frame: Local<Option<u32>>,
 ) {
@@ -295,12 +370,29 @@ fn step_trainer(
         }
         *last_max_frame = Some(frame.0);
     }
-    let live = &mut *live;
+    let budget = if *speed == Speed::Max { Some(MAX_SPEED_FRAME_BUDGET) } else { None };
+    advance(&mut live, &mut outputs, &worker, wanted_teacher.0, focus.0, budget);
+}
+
+/// Steps the trainer once (or, with a `budget`, as often as fits in it), publishes what the
+/// views draw and hands a full rollout to the update worker. A failed step pauses training
+/// and reports the fault rather than ending the app.
+pub fn advance(
+    live: &mut LiveTrainer,
+    outputs: &mut StepOutputs,
+    worker: &UpdateWorker,
+    wanted_teacher: TeacherKind,
+    focus: usize,
+    budget: Option<Duration>,
+) {
     let Some(trainer) = live.trainer.get().as_mut() else {
         return; // the update worker has it
     };
-    trainer.set_teacher(wanted_teacher.0);
-    let focused = focus.0.min(trainer.env().num_envs() - 1);
+    trainer.set_teacher(wanted_teacher);
+    let focused = focus.min(trainer.env().num_envs() - 1);
+    // Under manual control the focused view shows the user's copy: its agent does not move
+    // with the real env's.
+    let manual = outputs.snapshot.manual_env() == Some(focused);
     let started = Instant::now();
     let mut steps = 0;
     let rollout_full = loop {
@@ -308,33 +400,37 @@ fn step_trainer(
         let full = match trainer.step() {
             Ok(full) => full,
             Err(error) => {
-                error!("training step failed: {error}");
-                exit.write(AppExit::error());
+                outputs.fault.report(format!("training step failed: {error}"));
+                outputs.virtual_time.pause();
                 return;
             }
         };
-        announce_episodes(trainer, &mut live.episodes_announced, &mut ended);
+        announce_episodes(trainer, &mut live.episodes_announced, &mut outputs.ended);
         steps += 1;
         let world = trainer.env().world(focused);
         let episode_restarted = world.step_count == 0;
-        *motion = if episode_restarted || *speed == Speed::Max {
-            // A new episode (or a blur of steps) jumps rather than slides.
-            AgentMotion::snap(focused, world)
-        } else {
-            AgentMotion { env: focused, from: before, to: AgentPose::of(world) }
-        };
-        if full || *speed != Speed::Max || started.elapsed() >= MAX_SPEED_FRAME_BUDGET || steps >= 10_000 {
+        if !manual {
+            *outputs.motion = if episode_restarted || budget.is_some() {
+                // A new episode (or a blur of steps) jumps rather than slides.
+                AgentMotion::snap(focused, world)
+            } else {
+                AgentMotion { env: focused, from: before, to: AgentPose::of(world) }
+            };
+        }
+        let out_of_budget = budget.is_none_or(|budget| started.elapsed() >= budget);
+        if full || out_of_budget || steps >= 10_000 {
             break full;
         }
     };
-    snapshot.publish(trainer);
+    outputs.snapshot.publish(trainer);
+    outputs.teacher_view.capture(trainer, focused);
     if rollout_full && let Some(trainer) = live.trainer.get().take() {
         match worker.start_update(trainer) {
-            Ok(()) => snapshot.updating = true,
+            Ok(()) => outputs.snapshot.updating = true,
             Err(trainer) => {
-                error!("the PPO update worker is gone");
                 live.put_back(trainer);
-                exit.write(AppExit::error());
+                outputs.fault.report("the PPO update worker is gone; training is paused".to_owned());
+                outputs.virtual_time.pause();
             }
         }
     }
@@ -352,16 +448,25 @@ fn announce_episodes(trainer: &Trainer, announced: &mut u64, ended: &mut Message
     }
 }
 
+/// Whether egui is taking the keyboard (the prompt editor has focus): shortcuts then stay
+/// quiet, so typing a space does not pause training.
+pub fn typing_in_ui(egui_input: &Option<Res<EguiWantsInput>>) -> bool {
+    egui_input.as_ref().is_some_and(|input| input.wants_keyboard_input())
+}
+
 /// Space pauses; `+` / `-` change speed. Typed characters suit any layout; the physical
 /// `=`/`-` keys and the keypad count as well.
 fn speed_and_pause_keys(
     keys: Res<ButtonInput<KeyCode>>,
     characters: Res<ButtonInput<bevy::input::keyboard::Key>>,
+    egui_input: Option<Res<EguiWantsInput>>,
     mut speed: ResMut<Speed>,
-    mut fixed: ResMut<Time<Fixed>>,
     mut virtual_time: ResMut<Time<Virtual>>,
 ) {
     use bevy::input::keyboard::Key;
+    if typing_in_ui(&egui_input) {
+        return;
+    }
     if keys.just_pressed(KeyCode::Space) {
         if virtual_time.is_paused() {
             virtual_time.unpause();
@@ -371,26 +476,68 @@ fn speed_and_pause_keys(
     }
     let typed = |text: &str| characters.just_pressed(Key::Character(text.into()));
     let pressed = |codes: [KeyCode; 2]| codes.iter().any(|&code| keys.just_pressed(code));
-    let new_speed = if typed("+") || typed("=") || pressed([KeyCode::Equal, KeyCode::NumpadAdd]) {
-        speed.faster()
+    if typed("+") || typed("=") || pressed([KeyCode::Equal, KeyCode::NumpadAdd]) {
+        speed.set_if_neq(speed.faster());
     } else if typed("-") || pressed([KeyCode::Minus, KeyCode::NumpadSubtract]) {
-        speed.slower()
-    } else {
-        *speed
-    };
-    if new_speed != *speed {
-        *speed = new_speed;
-        fixed.set_timestep_hz(new_speed.ticks_per_sec());
+        speed.set_if_neq(speed.slower());
     }
 }
 
-/// `T` turns the teacher off and back on (the oracle: the only teacher the app offers yet).
-fn teacher_key(keys: Res<ButtonInput<KeyCode>>, mut wanted: ResMut<WantedTeacher>) {
-    if keys.just_pressed(KeyCode::KeyT) {
-        wanted.0 = match wanted.0 {
-            TeacherKind::None => TeacherKind::Oracle,
-            TeacherKind::Oracle => TeacherKind::None,
-        };
+/// Keeps the fixed timestep in step with the speed, however it was changed (keys, panel).
+fn apply_speed(speed: Res<Speed>, mut fixed: ResMut<Time<Fixed>>) {
+    if speed.is_changed() {
+        fixed.set_timestep_hz(speed.ticks_per_sec());
+    }
+}
+
+/// The teacher `T` (or the panel's switch) turns back on.
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TeacherWhenOn(pub TeacherKind);
+
+impl WantedTeacher {
+    /// Off if on, else the teacher the app advises with.
+    pub fn toggle(&mut self, when_on: TeacherWhenOn) {
+        self.0 = if self.0 == TeacherKind::None { when_on.0 } else { TeacherKind::None };
+    }
+}
+
+/// `T` turns the teacher off and back on.
+fn teacher_key(
+    keys: Res<ButtonInput<KeyCode>>,
+    egui_input: Option<Res<EguiWantsInput>>,
+    when_on: Res<TeacherWhenOn>,
+    mut wanted: ResMut<WantedTeacher>,
+) {
+    if keys.just_pressed(KeyCode::KeyT) && !typing_in_ui(&egui_input) {
+        wanted.toggle(*when_on);
+    }
+}
+
+/// A failure training could not go on from (a failed step or update, a panic in the PPO
+/// thread): shown in the panels; training pauses until the user resumes, resets or loads.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct TrainingFault {
+    pub message: Option<String>,
+}
+
+impl TrainingFault {
+    pub fn report(&mut self, message: String) {
+        error!("{message}");
+        self.message = Some(message);
+    }
+}
+
+/// A new focus while paused or updating still shows that env's teacher view.
+fn teacher_view_on_focus_change(
+    focus: Res<FocusedEnv>,
+    mut live: ResMut<LiveTrainer>,
+    mut teacher_view: ResMut<TeacherView>,
+) {
+    if focus.is_changed()
+        && teacher_view.env != focus.0
+        && let Some(trainer) = live.trainer_mut()
+    {
+        teacher_view.capture(trainer, focus.0);
     }
 }
 

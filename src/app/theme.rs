@@ -31,3 +31,9 @@ pub const SMALL_SIZE: f32 = 13.0;
 pub fn font(size: f32) -> TextFont {
     TextFont::from_font_size(FontSize::Px(size))
 }
+
+/// The same colour for egui.
+pub fn egui_color(color: Color) -> bevy_egui::egui::Color32 {
+    let [red, green, blue, _] = color.to_srgba().to_u8_array();
+    bevy_egui::egui::Color32::from_rgb(red, green, blue)
+}
