@@ -251,7 +251,10 @@ fn single_threaded_candle_by_default() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The app too: its updates share two cores with drawing.
-    if matches!(cli.command, None | Some(Command::Train { .. } | Command::Eval { .. })) {
+    if matches!(
+        cli.command,
+        None | Some(Command::Train { .. } | Command::Eval { .. } | Command::Bench { what: BenchCommand::Ui { .. } })
+    ) {
         single_threaded_candle_by_default();
     }
     let result = match cli.command {
