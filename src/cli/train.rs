@@ -1,6 +1,7 @@
 //! `duet train`, `duet eval`, `duet bench learn` and `duet bench train`: the student's
 //! headless commands over `training::Trainer`, printing progress and one JSON line each.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::env::scene::Scene;
 use crate::metrics::{MetricsLog, UpdateRecord};
@@ -84,10 +86,12 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     };
     let interrupted = interrupt_flag();
     let (started, start_frames) = (Instant::now(), trainer.frames());
+    let progress = Progress::new(args.frames, trainer.frames());
     trainer.start_clock();
     while trainer.frames() < args.frames {
         if interrupted.load(Ordering::SeqCst) {
             let saved = trainer.save_checkpoint(&out)?;
+            progress.finish();
             println!(
                 "interrupted at update {}, frame {}: checkpoint {}; continue with `duet train --out {} --resume`",
                 trainer.updates(),
@@ -100,12 +104,13 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         }
         let record = trainer.train_one_update()?;
         log.append(&record)?;
-        println!("{}", progress_line(&record));
+        progress.show(&record);
         if args.checkpoint_every > 0 && record.update % args.checkpoint_every == 0 {
             trainer.save_checkpoint(&out)?;
         }
     }
     trainer.save_checkpoint(&out)?;
+    progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let frames = trainer.frames() - start_frames;
     println!(
@@ -114,6 +119,50 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         metrics_path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Training progress: a bar (frames/s, success, return) on a terminal, one plain line per
+/// update otherwise (logs, CI), so captured output stays readable.
+struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    fn new(total_frames: u64, frames: u64) -> Progress {
+        if !std::io::stdout().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = ProgressBar::new(total_frames).with_position(frames);
+        let style = ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30.cyan/blue}] {human_pos}/{human_len} frames, eta {eta} {msg}",
+        )
+        .map(|style| style.progress_chars("=> "));
+        // The template is fixed and valid; fall back to the default style all the same.
+        bar.set_style(style.unwrap_or_else(|_| ProgressStyle::default_bar()));
+        Progress { bar: Some(bar) }
+    }
+
+    fn show(&self, record: &UpdateRecord) {
+        let Some(bar) = &self.bar else {
+            println!("{}", progress_line(record));
+            return;
+        };
+        let or_dash = |value: Option<f64>| value.map_or("-".into(), |v| format!("{v:.2}"));
+        bar.set_position(record.frames);
+        bar.set_message(format!(
+            "| {:.0} frames/s | success {} | return {} | update {}",
+            record.fps,
+            or_dash(record.success_rate),
+            or_dash(record.return_mean),
+            record.update
+        ));
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
 }
 
 /// Set by Ctrl-C (SIGINT): training stops after the update in progress and checkpoints.
