@@ -76,8 +76,23 @@ pub struct AppOptions {
     pub bench: Option<UiBenchRequest>,
 }
 
-/// How much larger demo mode draws text and panels.
-const DEMO_SCALE: f32 = 1.25;
+/// Demo mode draws text and panels larger on large screens: the scale is the window's width
+/// over this many pixels, within `DEMO_SCALE_RANGE` (a 1920-pixel screen gets 1.25).
+const DEMO_REFERENCE_WIDTH: f32 = 1536.0;
+const DEMO_SCALE_RANGE: (f32, f32) = (1.0, 1.5);
+
+/// Follows the window's size in demo mode (fullscreen sizes are known only once it is open).
+fn scale_for_demo(
+    window: Single<&Window, With<bevy::window::PrimaryWindow>>,
+    mut ui_scale: ResMut<UiScale>,
+    mut zoom: ResMut<panels::PanelZoom>,
+) {
+    let scale = (window.width() / DEMO_REFERENCE_WIDTH).clamp(DEMO_SCALE_RANGE.0, DEMO_SCALE_RANGE.1);
+    if ui_scale.0 != scale {
+        ui_scale.0 = scale;
+    }
+    zoom.set_if_neq(panels::PanelZoom(scale));
+}
 
 /// Who advises the student when the app opens (`T` toggles it).
 const APP_TEACHER: TeacherKind = TeacherKind::Oracle;
@@ -184,7 +199,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
         // After finished updates are collected (PreUpdate), before the views draw.
         .add_systems(Update, control::run_controls.before(layout::UpdateLayout));
     if options.demo {
-        app.insert_resource(UiScale(DEMO_SCALE)).insert_resource(panels::PanelZoom(DEMO_SCALE));
+        app.insert_resource(panels::PanelZoom(1.0)).add_systems(PreUpdate, scale_for_demo);
     }
     if let Some(request) = options.bench {
         app.add_plugins(bench_ui::UiBenchPlugin { request });

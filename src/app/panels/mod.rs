@@ -76,10 +76,15 @@ impl Plugin for PanelsPlugin {
 
 /// The app's dark palette for egui, and demo mode's zoom.
 fn style_once(mut contexts: EguiContexts, zoom: Option<Res<PanelZoom>>, mut done: Local<bool>) -> Result {
+    let context = contexts.ctx_mut()?;
+    if let Some(zoom) = &zoom
+        && zoom.is_changed()
+    {
+        context.set_zoom_factor(zoom.0);
+    }
     if *done {
         return Ok(());
     }
-    let context = contexts.ctx_mut()?;
     let mut visuals = egui::Visuals::dark();
     visuals.panel_fill = egui_color(theme::PANEL);
     visuals.window_fill = egui_color(theme::PANEL);
@@ -91,9 +96,6 @@ fn style_once(mut contexts: EguiContexts, zoom: Option<Res<PanelZoom>>, mut done
         style.spacing.item_spacing = egui::vec2(8.0, 6.0);
         style.spacing.button_padding = egui::vec2(8.0, 3.0);
     });
-    if let Some(zoom) = zoom {
-        context.set_zoom_factor(zoom.0);
-    }
     *done = true;
     Ok(())
 }
