@@ -73,7 +73,7 @@ enum Command {
         /// Overrides the scene's seed.
         #[arg(long, value_name = "S")]
         seed: Option<u64>,
-        /// Who advises the student: `none` or `oracle` [default: none, or the resumed run's].
+        /// Who advises the student: `none`, `oracle` or `llm` [default: none, or the resumed run's].
         #[arg(long)]
         teacher: Option<String>,
         /// Output directory [default: runs/<scene file stem>-<teacher>-seed<S>].
@@ -204,6 +204,31 @@ enum BenchCommand {
         #[arg(long)]
         num_envs: Option<usize>,
     },
+    /// Train one student per seed (seed, seed+1, ...) for a frame budget; prints JSON with,
+    /// per seed, the frames to reach 0.9 success over 100 episodes and the final success.
+    Learn {
+        /// Scene file (RON): level, envs, seed and student hyper-parameters.
+        #[arg(long, value_name = "FILE")]
+        scene: PathBuf,
+        /// Env frames per seed (over all envs).
+        #[arg(long, value_name = "N", default_value_t = 500_000)]
+        frames: u64,
+        /// Seeds to run, one after the other.
+        #[arg(long, value_name = "K", default_value_t = 3)]
+        seeds: u64,
+        /// First seed [default: the scene's].
+        #[arg(long, value_name = "S")]
+        seed: Option<u64>,
+        /// Who advises the student: `none`, `oracle` or `llm`.
+        #[arg(long, default_value = "none")]
+        teacher: String,
+        /// Write each seed's metrics (DIR/seed-S/metrics.jsonl) and DIR/learn.json here.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Also play N episodes with the teacher alone (its own success).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        teacher_episodes: usize,
+    },
     /// Run the app at max speed and report frame times (p50/p95, ms); without a display it
     /// runs under xvfb-run (Mesa's software Vulkan).
     Ui {
@@ -213,6 +238,18 @@ enum BenchCommand {
         /// Seconds to measure (after a short warm-up).
         #[arg(long, default_value_t = 20.0)]
         seconds: f64,
+    },
+    /// Train a fresh student on a scene: frames/s with the PPO updates included.
+    Train {
+        /// Scene file (RON): level, envs, seed and student hyper-parameters.
+        #[arg(long, default_value = "scenes/doorkey-8x8.ron")]
+        scene: PathBuf,
+        /// Env frames to train for (whole updates, over all envs).
+        #[arg(long, value_name = "N", default_value_t = 100_000)]
+        frames: u64,
+        /// Who advises the student: `none`, `oracle` or `llm`.
+        #[arg(long, default_value = "none")]
+        teacher: String,
     },
 }
 
@@ -253,7 +290,10 @@ fn main() -> ExitCode {
     // The app too: its updates share two cores with drawing.
     if matches!(
         cli.command,
-        None | Some(Command::Train { .. } | Command::Eval { .. } | Command::Bench { what: BenchCommand::Ui { .. } })
+        None | Some(Command::Train { .. } | Command::Eval { .. })
+            | Some(Command::Bench {
+                what: BenchCommand::Learn { .. } | BenchCommand::Train { .. } | BenchCommand::Ui { .. },
+            })
     ) {
         single_threaded_candle_by_default();
     }
@@ -275,6 +315,20 @@ fn main() -> ExitCode {
         Some(Command::Bench { what: BenchCommand::Env { scene, steps, threads, num_envs } }) => {
             duet::cli::bench_env(&scene, steps, threads, num_envs)
         }
+        Some(Command::Bench { what: BenchCommand::Train { scene, frames, teacher } }) => {
+            duet::cli::bench_train(&scene, frames, &teacher)
+        }
+        Some(Command::Bench {
+            what: BenchCommand::Learn { scene, frames, seeds, seed, teacher, out, teacher_episodes },
+        }) => duet::cli::bench_learn(&duet::cli::BenchLearnArgs {
+            scene,
+            frames,
+            seeds,
+            seed,
+            teacher,
+            out,
+            teacher_episodes,
+        }),
         Some(Command::Bench { what: BenchCommand::Ui { scene, seconds } }) => duet::bench::ui::run(&scene, seconds),
         Some(Command::Train { scene, frames, seed, teacher, out, resume, checkpoint_every }) => {
             duet::cli::train(&duet::cli::TrainArgs { scene, frames, seed, teacher, out, resume, checkpoint_every })
