@@ -46,6 +46,11 @@ struct AppArgs {
     /// For an audience: fullscreen, larger text (`?` lists the keys).
     #[arg(long)]
     demo: bool,
+    /// Who advises the student when the app opens (`T` toggles it off and on): the LLM
+    /// (loads in the background; the app runs without advice until it answers), the
+    /// scripted oracle, or none.
+    #[arg(long, value_parser = ["llm", "oracle", "none"], default_value = "llm")]
+    teacher: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -266,6 +271,7 @@ fn open_app(args: AppArgs) -> anyhow::Result<ExitCode> {
         speed: args.speed,
         out: args.out,
         demo: args.demo,
+        teacher: args.teacher.parse()?,
         bench: None,
     })
 }

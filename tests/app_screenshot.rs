@@ -240,7 +240,7 @@ fn the_app_trains_the_student_live() {
     let out = dir.path().join("run");
     let mut command = app_under_xvfb(dir.path());
     command
-        .args(["--speed", "max", "--out"])
+        .args(["--speed", "max", "--teacher", "oracle", "--out"])
         .arg(&out)
         .arg("--screenshot")
         .arg(&shot)
@@ -257,7 +257,7 @@ fn the_app_trains_the_student_live() {
     let first = records.first().unwrap_or_else(|| panic!("no update record in metrics.jsonl\n{log}"));
     assert_eq!(first.update, 1, "{first:?}");
     assert_eq!(first.frames, 16 * 128, "16 envs x 128 frames per env: {first:?}");
-    assert_eq!(first.teacher_coverage, 1.0, "the app's default teacher is the oracle: {first:?}");
+    assert_eq!(first.teacher_coverage, 1.0, "with --teacher oracle every sample is advised: {first:?}");
     let all_output = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(all_output.contains("update 1 took"), "the update came back from the worker thread\n{log}");
 }

@@ -194,8 +194,12 @@ fn load_scene(path: &Path, teacher: crate::training::TeacherKind) -> Result<(Sce
     if scene.grid().is_none() {
         return Err(format!("{}: the app shows grid scenes only", path.display()));
     }
-    let config = TrainerConfig::from_scene(&scene, teacher).map_err(|error| format!("{}: {error}", path.display()))?;
+    // The teacher is switched on after building so that an LLM loads in the background
+    // instead of stalling the frame.
+    let config = TrainerConfig::from_scene(&scene, crate::training::TeacherKind::None)
+        .map_err(|error| format!("{}: {error}", path.display()))?;
     let mut trainer = Trainer::new(config).map_err(|error| format!("{}: {error}", path.display()))?;
+    trainer.set_teacher(teacher);
     trainer.start_clock();
     Ok((scene, trainer))
 }

@@ -72,6 +72,8 @@ pub struct AppOptions {
     pub out: Option<PathBuf>,
     /// Fullscreen, larger text: for an audience.
     pub demo: bool,
+    /// Who advises when the app opens (`T` toggles between it and none).
+    pub teacher: TeacherKind,
     /// Measure frame times for `duet bench ui`, print them and exit.
     pub bench: Option<UiBenchRequest>,
 }
@@ -93,9 +95,6 @@ fn scale_for_demo(
     }
     zoom.set_if_neq(panels::PanelZoom(scale));
 }
-
-/// Who advises the student when the app opens (`T` toggles it).
-const APP_TEACHER: TeacherKind = TeacherKind::Oracle;
 
 /// What the app shows about the loaded scene.
 #[derive(Resource, Clone, Debug, PartialEq)]
@@ -125,9 +124,12 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
         Some(name) => simulation::Speed::from_name(name)
             .with_context(|| format!("unknown speed {name:?}; expected watch, fast or max"))?,
     };
-    // Built as `duet train` builds it, so the app and headless runs train the same way.
-    let mut trainer = Trainer::new(TrainerConfig::from_scene(&scene, APP_TEACHER)?)
+    // Built as `duet train` builds it, so the app and headless runs train the same way; the
+    // teacher is switched on afterwards so that an LLM loads on its worker threads while
+    // the window opens (its load errors show in the teacher panel).
+    let mut trainer = Trainer::new(TrainerConfig::from_scene(&scene, TeacherKind::None)?)
         .with_context(|| format!("{source}: building the trainer"))?;
+    trainer.set_teacher(options.teacher);
     let metrics_log = ppo_worker::AppMetricsLog::create_in(options.out.as_deref())?;
     let worker = ppo_worker::UpdateWorker::spawn()?;
     trainer.start_clock();

@@ -110,6 +110,9 @@ fn run_here(scene: &Path, seconds: f64) -> anyhow::Result<ExitCode> {
     crate::app::run(crate::app::AppOptions {
         scene_path: Some(scene.to_owned()),
         speed: Some("max".to_owned()),
+        // The oracle, as the README's figures were measured (an LLM worker would take the
+        // second core while it loads and answers).
+        teacher: crate::training::TeacherKind::Oracle,
         bench: Some(crate::app::UiBenchRequest { seconds, scene_label: scene.display().to_string(), display }),
         ..Default::default()
     })
