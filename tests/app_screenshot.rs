@@ -35,6 +35,11 @@ fn xvfb_run() -> PathBuf {
 /// `duet` on the default scene inside a virtual X display of the window's size, with an inner
 /// time limit; callers add their own flags.
 fn app_under_xvfb(working_dir: &Path) -> Command {
+    app_under_xvfb_on(working_dir, &manifest_path("scenes/default.ron"))
+}
+
+/// Like `app_under_xvfb`, on the scene file `scene`.
+fn app_under_xvfb_on(working_dir: &Path, scene: &Path) -> Command {
     let mut command = Command::new(xvfb_run());
     command
         .args(["-a", "-s", &format!("-screen 0 {}x{}x24", WINDOW.0, WINDOW.1)])
@@ -42,7 +47,7 @@ fn app_under_xvfb(working_dir: &Path) -> Command {
         .arg(APP_TIMEOUT_SECS.to_string())
         .arg(env!("CARGO_BIN_EXE_duet"))
         .arg("--scene")
-        .arg(manifest_path("scenes/default.ron"))
+        .arg(scene)
         .current_dir(working_dir);
     // Software Vulkan (Mesa lavapipe) works under Xvfb; a caller may choose otherwise.
     if std::env::var_os("WGPU_BACKEND").is_none() {
@@ -138,6 +143,38 @@ fn screenshot_of_the_default_scene_shows_the_grid() {
     assert!(panel_fill > panel.len() / 3, "panel colour in {panel_fill} of {} pixels at the right edge", panel.len());
     let bright_text = panel.iter().filter(|&&[r, g, b]| r > 180 && g > 180 && b > 180).count();
     assert!(bright_text > 500, "only {bright_text} bright (text) pixels in the side panel");
+}
+
+#[test]
+fn a_missing_teacher_model_leaves_the_app_running_with_a_banner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scene = dir.path().join("missing-model.ron");
+    let model = dir.path().join("no-such-model.gguf");
+    std::fs::write(
+        &scene,
+        format!(
+            "Scene(name: \"missing model\", seed: 1, env: Grid(level: \"DoorKey-5x5\"), teacher: Teacher(model: {:?}))",
+            model.display().to_string()
+        ),
+    )
+    .expect("write scene");
+    let shot = dir.path().join("shot.png");
+    let mut command = app_under_xvfb_on(dir.path(), &scene);
+    command.arg("--screenshot").arg(&shot).args(["--frames", "90"]);
+    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
+    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
+    let status = status.unwrap_or_else(|| panic!("duet did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
+    assert!(status.success(), "the app must run on without its teacher ({status})\n{log}");
+    let (width, height, pixels) = read_png(&shot);
+    // The banner's border and tint (theme::FAILURE, 239/73/73) in the side panel; nothing
+    // else there is red (the agents' red triangles are left of it).
+    let panel_x = (WINDOW.0 - PANEL_WIDTH) as usize + 4;
+    let red = (0..height as usize)
+        .flat_map(|y| (panel_x..width as usize).map(move |x| (x, y)))
+        .map(|(x, y)| &pixels[(y * width as usize + x) * 4..][..3])
+        .filter(|p| p[0] > 200 && p[1] < 110 && p[2] < 110)
+        .count();
+    assert!(red >= 300, "no error banner in the side panel ({red} red pixels)\n{log}");
 }
 
 /// The side panel's width in logical pixels (`app::panels::PANEL_WIDTH`).

@@ -10,6 +10,27 @@ use crate::teacher::advisor::AdviceOrigin;
 
 pub fn show(ui: &mut egui::Ui, view: &TeacherView, snapshot: &TrainingSnapshot) {
     let dim = egui_color(theme::TEXT_DIM);
+    // A teacher whose workers never answered and keep failing (no model, a corrupt file):
+    // say so first, in full, with how to fix it; training goes on without advice.
+    if let Some(stats) = view.stats.as_ref().filter(|stats| stats.computed == 0) {
+        if let Some(error) = &stats.last_error {
+            ui.add_space(6.0);
+            egui::Frame::new()
+                .fill(egui_color(theme::FAILURE).gamma_multiply(0.25))
+                .stroke(egui::Stroke::new(1.0, egui_color(theme::FAILURE)))
+                .corner_radius(4.0)
+                .inner_margin(8.0)
+                .show(ui, |ui| {
+                    ui.set_width(ui.available_width());
+                    ui.label(egui::RichText::new("The teacher is not running").strong().color(egui_color(theme::TEXT)));
+                    ui.label(egui::RichText::new(error).color(egui_color(theme::TEXT)));
+                    ui.label(
+                        egui::RichText::new("The student trains without advice meanwhile; the worker keeps retrying.")
+                            .color(dim),
+                    );
+                });
+        }
+    }
     section(ui, &format!("Env {} as the teacher reads it", view.env + 1));
     egui::Frame::new().fill(egui_color(theme::BACKGROUND)).corner_radius(4.0).inner_margin(8.0).show(ui, |ui| {
         ui.set_width(ui.available_width());
@@ -98,13 +119,16 @@ pub fn show(ui: &mut egui::Ui, view: &TeacherView, snapshot: &TrainingSnapshot) 
                     ),
                 );
                 row("failures / restarts", format!("{} / {}", stats.failures, stats.restarts));
-                if let Some(error) = &stats.last_error {
-                    row("last error", error.clone());
-                }
             }
             None => row("model", format!("none: the {} teacher runs no workers", view.teacher_name)),
         }
     });
+    // Below the grid, where a long message can wrap (the banner above shows it when the
+    // teacher never answered at all).
+    if let Some(error) = view.stats.as_ref().filter(|stats| stats.computed > 0).and_then(|s| s.last_error.as_ref()) {
+        ui.add_space(4.0);
+        ui.label(egui::RichText::new(format!("last error: {error}")).color(egui_color(theme::WARNING)));
+    }
 }
 
 /// A small heading with space above it.
