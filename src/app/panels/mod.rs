@@ -212,19 +212,21 @@ fn transport_bar(ui: &mut egui::Ui, inputs: &PanelInputs, outputs: &mut PanelOut
 }
 
 fn fault_banner(ui: &mut egui::Ui, message: &str) {
+    failure_banner(ui, "Training stopped", message, "Resume retries; Run > Reset or Load starts over.");
+}
+
+/// A red-framed notice: a title, the whole message (wrapped) and what to do about it.
+fn failure_banner(ui: &mut egui::Ui, title: &str, message: &str, hint: &str) {
     egui::Frame::new()
         .fill(egui_color(theme::FAILURE).gamma_multiply(0.25))
         .stroke(egui::Stroke::new(1.0, egui_color(theme::FAILURE)))
         .corner_radius(4.0)
         .inner_margin(8.0)
         .show(ui, |ui| {
-            ui.label(egui::RichText::new("Training stopped").strong().color(egui_color(theme::FAILURE)));
+            ui.set_width(ui.available_width());
+            ui.label(egui::RichText::new(title).strong().color(egui_color(theme::FAILURE)));
             ui.label(message);
-            ui.label(
-                egui::RichText::new("Resume retries; Run > Reset or Load starts over.")
-                    .small()
-                    .color(egui_color(theme::TEXT_DIM)),
-            );
+            ui.label(egui::RichText::new(hint).small().color(egui_color(theme::TEXT_DIM)));
         });
 }
 

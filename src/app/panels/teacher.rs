@@ -15,20 +15,12 @@ pub fn show(ui: &mut egui::Ui, view: &TeacherView, snapshot: &TrainingSnapshot) 
     if let Some(stats) = view.stats.as_ref().filter(|stats| stats.computed == 0) {
         if let Some(error) = &stats.last_error {
             ui.add_space(6.0);
-            egui::Frame::new()
-                .fill(egui_color(theme::FAILURE).gamma_multiply(0.25))
-                .stroke(egui::Stroke::new(1.0, egui_color(theme::FAILURE)))
-                .corner_radius(4.0)
-                .inner_margin(8.0)
-                .show(ui, |ui| {
-                    ui.set_width(ui.available_width());
-                    ui.label(egui::RichText::new("The teacher is not running").strong().color(egui_color(theme::TEXT)));
-                    ui.label(egui::RichText::new(error).color(egui_color(theme::TEXT)));
-                    ui.label(
-                        egui::RichText::new("The student trains without advice meanwhile; the worker keeps retrying.")
-                            .color(dim),
-                    );
-                });
+            super::failure_banner(
+                ui,
+                "The teacher is not running",
+                error,
+                "The student trains without advice meanwhile; the worker keeps retrying.",
+            );
         }
     }
     section(ui, &format!("Env {} as the teacher reads it", view.env + 1));
