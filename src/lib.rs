@@ -6,6 +6,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod env;
+pub mod feedback;
 pub mod metrics;
 pub mod skills;
 pub mod student;

@@ -1,0 +1,6 @@
+//! Feedback in the prompt: what the student's following of the teacher's advice led to,
+//! counted per (abstract state, option) and told back to the teacher in plain words.
+
+pub mod state;
+
+pub use state::{AbstractState, DoorKnowledge, FrontKind};
