@@ -132,6 +132,7 @@ fn update_roles(
     let encoder = match snapshot.encoder {
         EncoderKind::Cnn => "CNN",
         EncoderKind::Mlp => "MLP",
+        EncoderKind::Llm4Teach => "LLM4Teach CNN",
     };
     let teacher = if snapshot.teacher == TeacherKind::None {
         "no teacher".to_owned()

@@ -118,7 +118,7 @@ impl TrainingSnapshot {
         self.return_mean = trainer.recent_episodes().return_mean();
         let config = trainer.config();
         self.teacher = config.teacher;
-        self.lambda = distill_lambda(&config.student.distill, trainer.frames());
+        self.lambda = distill_lambda(&config.student.distill, trainer.frames(), trainer.updates());
         self.generation += 1;
     }
 

@@ -13,12 +13,14 @@
 //!         max_steps: 640,         // optional; the level's own limit when left out
 //!     ),
 //!     student: (                  // optional, as is every field in it (defaults shown)
-//!         encoder: Cnn,           // Cnn (MiniGrid's 2x2 convs) or Mlp
+//!         observation: Egocentric, // Egocentric (7x7x3 view) or Historical (LLM4Teach's WxHx4)
+//!         encoder: Cnn,           // Cnn (MiniGrid's 2x2 convs), Mlp or Llm4Teach (3x3 convs)
 //!         lr: 0.001, gamma: 0.99, gae_lambda: 0.95, clip: 0.2, clip_value: true,
 //!         epochs: 4, minibatch: 256, frames_per_env: 128,
 //!         entropy_coef: 0.01, value_coef: 0.5, max_grad_norm: 0.5, adam_eps: 1e-8,
 //!         normalize_advantages: true,
-//!         distill: (lambda0: 1.0, schedule: Linear, anneal_frames: 200000),
+//!         distill: (lambda0: 1.0, schedule: Linear, anneal_frames: 200000), // or Exponential,
+//!                                 // or Llm4Teach (per update: lambda0 - 0.005 * update, >= 0.1, 0 at 3000)
 //!     ),
 //! )
 //! ```
@@ -38,6 +40,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::grid::Level;
+use super::vec_env::ObservationKind;
 
 /// How many parallel environments a scene runs when it does not say.
 pub const DEFAULT_NUM_ENVS: usize = 16;
@@ -98,6 +101,9 @@ pub enum EncoderKind {
     Cnn,
     /// Two tanh layers of 64 over the flattened one-hot observation.
     Mlp,
+    /// LLM4Teach's student: 3x3 convs 16-32-64 with padding 1, no pooling, over the raw
+    /// observation values, then 64-unit ReLU actor and critic heads.
+    Llm4Teach,
 }
 
 /// How the teacher-distillation weight falls from `lambda0` to 0.
@@ -108,6 +114,10 @@ pub enum LambdaSchedule {
     Linear,
     /// Geometric decay to 1% of `lambda0` at `anneal_frames`, then 0.
     Exponential,
+    /// LLM4Teach's kickstarting coefficient, counted in PPO updates, not frames: `lambda0`
+    /// (10 in LLM4Teach) minus 0.005 per update, floored at 0.1, and 0 from update 3,000 on;
+    /// `anneal_frames` is not used.
+    Llm4Teach,
 }
 
 /// The teacher-KL term of the student's loss (LLM4Teach): weight λ(t) · KL(teacher ‖ student).
@@ -133,6 +143,8 @@ impl Default for DistillSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default, rename = "Student")]
 pub struct StudentSpec {
+    /// What the student sees: the egocentric view or LLM4Teach's historical whole grid.
+    pub observation: ObservationKind,
     pub encoder: EncoderKind,
     #[serde(deserialize_with = "deserialize_lr")]
     pub lr: f64,
@@ -167,6 +179,7 @@ pub struct StudentSpec {
 impl Default for StudentSpec {
     fn default() -> StudentSpec {
         StudentSpec {
+            observation: ObservationKind::Egocentric,
             encoder: EncoderKind::Cnn,
             lr: 1e-3,
             gamma: 0.99,
@@ -771,6 +784,7 @@ Scene(
         }
         let mut tuned = Scene::default();
         tuned.student.encoder = EncoderKind::Mlp;
+        tuned.student.observation = ObservationKind::Historical;
         tuned.student.lr = 2.5e-4;
         tuned.student.clip_value = false;
         tuned.student.distill = DistillSpec { lambda0: 0.5, schedule: LambdaSchedule::Exponential, anneal_frames: 7 };
@@ -924,12 +938,13 @@ Scene(
         assert_eq!(scene.student, StudentSpec::default());
         let scene = Scene::parse(
             &with_student(
-                "        encoder: Mlp,\n        lr: 3e-4,\n        epochs: 8,\n        \
+                "        observation: Historical,\n        encoder: Mlp,\n        lr: 3e-4,\n        epochs: 8,\n        \
                  distill: (lambda0: 2, schedule: Exponential),",
             ),
             "t",
         )
         .expect("valid");
+        assert_eq!(scene.student.observation, ObservationKind::Historical);
         assert_eq!(scene.student.encoder, EncoderKind::Mlp);
         assert_eq!(scene.student.lr, 3e-4);
         assert_eq!(scene.student.epochs, 8);
@@ -965,12 +980,12 @@ Scene(
         );
         assert_eq!(
             error_of(&with_student("        encoder: Transformer,")),
-            "t.ron:6:18: unknown variant `Transformer`; expected one of `Cnn`, `Mlp`"
+            "t.ron:6:18: unknown variant `Transformer`; expected one of `Cnn`, `Mlp`, `Llm4Teach`"
         );
         let message = error_of(&with_student("        learning_rate: 0.1,"));
         assert!(
             message.starts_with(
-                "t.ron:6:9: unknown field `learning_rate` in `Student`; expected one of `encoder`, `lr`, "
+                "t.ron:6:9: unknown field `learning_rate` in `Student`; expected one of `observation`, `encoder`, `lr`, "
             ),
             "{message}"
         );

@@ -40,6 +40,11 @@ impl ObservationLayout {
         self.rows * self.cols * self.cardinalities.len()
     }
 
+    /// Raw bytes per cell (what LLM4Teach's CNN reads, without one-hot encoding).
+    pub fn raw_channels(&self) -> usize {
+        self.cardinalities.len()
+    }
+
     /// One-hot values per cell.
     pub fn channels(&self) -> usize {
         self.cardinalities.iter().sum()

@@ -106,7 +106,7 @@ impl TrainerConfig {
             level: grid.level.clone(),
             num_envs: grid.num_envs,
             max_steps: grid.max_steps,
-            observation: ObservationKind::Egocentric,
+            observation: scene.student.observation,
             seed: scene.seed,
             student: scene.student.clone(),
             teacher,
@@ -371,7 +371,7 @@ impl Trainer {
     /// One PPO update over what the rollout holds (normally a full one), then a fresh rollout.
     pub fn update(&mut self) -> Result<UpdateRecord, TrainingError> {
         let last_values = self.student.values(self.env.observations())?;
-        let lambda = distill_lambda(&self.config.student.distill, self.frames);
+        let lambda = distill_lambda(&self.config.student.distill, self.frames, self.updates);
         let stats = self.student.update(&self.rollout, &last_values, lambda)?;
         let samples = self.rollout.len() as f64;
         self.rollout.clear();
