@@ -42,6 +42,12 @@ pub trait TeacherPolicy: Send {
     fn set_prompt(&mut self, _template: PromptTemplate) -> Result<u64, String> {
         Err(format!("the {} teacher takes no prompt", self.name()))
     }
+
+    /// Puts `text` in the prompt's `{feedback}` slot from the next advice on and returns the
+    /// new prompt version (LLM teachers); others refuse it.
+    fn set_feedback(&mut self, _text: &str) -> Result<u64, String> {
+        Err(format!("the {} teacher takes no feedback", self.name()))
+    }
 }
 
 /// Per env, what its agent has seen this episode, for teachers that plan over the student's

@@ -159,6 +159,10 @@ impl TeacherPolicy for LlmTeacher {
         let feedback = self.client.feedback().to_owned();
         Ok(self.client.set_prompt(template, feedback))
     }
+
+    fn set_feedback(&mut self, text: &str) -> Result<u64, String> {
+        Ok(LlmTeacher::set_feedback(self, text.to_owned()))
+    }
 }
 
 /// Stands in for the LLM teacher when it could not even start (say its prompt file is
@@ -342,6 +346,9 @@ mod tests {
         assert_eq!(teacher.set_prompt(edited), Ok(1));
         assert!(teacher.prompt().expect("a prompt").text().starts_with("State:"));
         assert_eq!(teacher.set_feedback("opening the door first failed".into()), 2);
+        // Through the trait too (what the trainer calls), into the client's prompt.
+        assert_eq!(TeacherPolicy::set_feedback(&mut teacher, "picking up the key first worked"), Ok(3));
+        assert_eq!(teacher.client().feedback(), "picking up the key first worked");
 
         let mut unavailable = UnavailableTeacher::new("grid.txt: cannot read the template");
         let env = VecEnv::new(VecEnvConfig::new(Level::DoorKey { size: 5 }, 2, 1));

@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::env::grid::{Action, Level};
 use crate::env::scene::{Scene, StudentSpec, TeacherSpec};
 use crate::env::vec_env::{EpisodeStats, ObservationKind, VecEnv, VecEnvConfig};
+use crate::feedback::FeedbackRecorder;
 use crate::metrics::{EpisodeWindow, UpdateRecord};
 use crate::student::{
     ActionDistribution, NoTeacher, ObservationLayout, OracleTeacher, RolloutBuffer, Student, StudentError,
@@ -202,7 +203,20 @@ pub struct Trainer {
     advised_samples: u64,
     agreeing_samples: u64,
     last_update_at: Option<(Instant, u64)>,
+    /// What following the teacher's advice led to (`feedback`); None while switched off.
+    feedback: Option<FeedbackRecorder>,
+    /// Send the rendered feedback to the teacher every this many updates (0: never).
+    feedback_every: u64,
+    /// The feedback text the teacher last accepted.
+    feedback_sent: String,
 }
+
+/// Updates between two refreshes of the teacher's feedback: often enough to matter within a
+/// run, rarely enough that the LLM's prompt cache (rebuilt per prompt version) stays useful.
+pub const FEEDBACK_EVERY_UPDATES: u64 = 5;
+
+/// Lines of feedback sent to the teacher: a 270M model copies a few short lines best.
+pub const FEEDBACK_LINES: usize = 4;
 
 impl Trainer {
     pub fn new(config: TrainerConfig) -> Result<Trainer, TrainingError> {
@@ -242,6 +256,9 @@ impl Trainer {
             advised_samples: 0,
             agreeing_samples: 0,
             last_update_at: None,
+            feedback: Some(FeedbackRecorder::new()),
+            feedback_every: FEEDBACK_EVERY_UPDATES,
+            feedback_sent: String::new(),
         })
     }
 
@@ -352,7 +369,13 @@ impl Trainer {
             self.actions.push(action);
         }
         self.action_history.extend(self.actions.iter().map(|&action| action as u8));
+        if let Some(feedback) = &mut self.feedback {
+            feedback.observe_decisions(&self.env, self.teacher.as_ref(), &self.actions);
+        }
         self.env.step(&self.actions);
+        if let Some(feedback) = &mut self.feedback {
+            feedback.observe_outcomes(&self.env);
+        }
         for (done, (&terminated, &truncated)) in
             self.dones.iter_mut().zip(self.env.terminated().iter().zip(self.env.truncated()))
         {
@@ -404,7 +427,43 @@ impl Trainer {
         };
         self.advised_samples = 0;
         self.agreeing_samples = 0;
+        self.send_feedback_if_due();
         Ok(record)
+    }
+
+    /// What following the teacher's advice led to so far (None while recording is off).
+    pub fn feedback(&self) -> Option<&FeedbackRecorder> {
+        self.feedback.as_ref()
+    }
+
+    /// Switches feedback recording on (afresh) or off; off, the teacher gets no feedback.
+    pub fn set_feedback_recording(&mut self, on: bool) {
+        if on != self.feedback.is_some() {
+            self.feedback = on.then(FeedbackRecorder::new);
+        }
+    }
+
+    /// Sets how many updates pass between two feedback refreshes (0: never send).
+    pub fn set_feedback_every(&mut self, updates: u64) {
+        self.feedback_every = updates;
+    }
+
+    /// The feedback text the teacher last accepted (empty before the first).
+    pub fn feedback_sent(&self) -> &str {
+        &self.feedback_sent
+    }
+
+    /// Every `feedback_every` updates, puts the rendered feedback in the teacher's prompt when
+    /// it changed. Teachers without a prompt refuse it, which changes nothing.
+    fn send_feedback_if_due(&mut self) {
+        let Some(feedback) = &self.feedback else { return };
+        if self.feedback_every == 0 || self.updates % self.feedback_every != 0 {
+            return;
+        }
+        let text = feedback.render(FEEDBACK_LINES);
+        if text != self.feedback_sent && self.teacher.set_feedback(&text).is_ok() {
+            self.feedback_sent = text;
+        }
     }
 
     /// Steps until the rollout is full, then updates: one point on the learning curve.
