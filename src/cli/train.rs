@@ -118,7 +118,27 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         frames as f64 / seconds.max(1e-9),
         metrics_path.display()
     );
+    if teacher != TeacherKind::None {
+        print_feedback(&trainer);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The feedback the run's student has for its teacher (`feedback::FeedbackRecorder`), as the
+/// teacher's prompt would get it; counted since this process started (a resumed run restarts).
+fn print_feedback(trainer: &Trainer) {
+    let Some(feedback) = trainer.feedback() else { return };
+    let text = feedback.render(crate::training::FEEDBACK_LINES);
+    if text.is_empty() {
+        println!("feedback for the teacher: no followed advice has settled yet");
+        return;
+    }
+    let sent = if trainer.feedback_sent() == text { ", as in the teacher's prompt" } else { "" };
+    println!(
+        "feedback for the teacher ({} segments of followed advice{sent}):
+{text}",
+        feedback.segments()
+    );
 }
 
 /// Training progress: a bar (frames/s, success, return) on a terminal, one plain line per
