@@ -133,7 +133,8 @@ fn print_feedback(trainer: &Trainer) {
         println!("feedback for the teacher: no followed advice has settled yet");
         return;
     }
-    let sent = if trainer.feedback_sent() == text { ", as in the teacher's prompt" } else { "" };
+    let in_prompt = trainer.feedback_sent() == feedback.prompt_text(crate::training::FEEDBACK_LINES);
+    let sent = if in_prompt { ", as in the teacher's prompt" } else { "" };
     println!(
         "feedback for the teacher ({} segments of followed advice{sent}):
 {text}",

@@ -15,6 +15,9 @@ pub const RECENT_SEGMENTS: usize = 256;
 /// Options named per rendered line: more makes lines too long for a small model.
 const OPTIONS_PER_LINE: usize = 3;
 
+/// Introduces the feedback lines in the teacher's prompt.
+pub const FEEDBACK_HEADING: &str = "What happened when the agent followed advice before:";
+
 /// Keeps entries near a state's average in the ranking, by count alone.
 const SCORE_FLOOR: f64 = 0.1;
 
@@ -261,6 +264,13 @@ impl FeedbackRecorder {
         lines.into_iter().take(max_lines).map(|(_, _, line)| line).collect::<Vec<_>>().join("\n")
     }
 
+    /// `render(max_lines)` framed for the prompt's `{feedback}` slot, which sits right before
+    /// the state's text: a heading, the lines, and a blank line; empty when there is nothing.
+    pub fn prompt_text(&self, max_lines: usize) -> String {
+        let lines = self.render(max_lines);
+        if lines.is_empty() { lines } else { format!("{FEEDBACK_HEADING}\n{lines}\n\n") }
+    }
+
     fn ensure_envs(&mut self, num_envs: usize) {
         if self.envs.len() < num_envs {
             self.envs.resize_with(num_envs, EnvTrack::default);
@@ -421,6 +431,8 @@ mod tests {
              in front, 'open the yellow door' led to success 1 of 1 times."
         );
         assert_eq!(rec.render(1).lines().count(), 1);
+        assert_eq!(rec.prompt_text(1), format!("{FEEDBACK_HEADING}\n{}\n\n", rec.render(1)));
+        assert_eq!(FeedbackRecorder::new().prompt_text(4), "");
         assert_eq!(rec.render(2), rec.clone().render(2), "deterministic");
     }
 }

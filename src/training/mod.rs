@@ -314,6 +314,8 @@ impl Trainer {
         if previous == TeacherKind::Llm && replaced.client_stats().is_some_and(|stats| stats.workers > 0) {
             self.parked_teacher = Some((previous, replaced));
         }
+        // The new teacher has not had the feedback yet: the next refresh sends it.
+        self.feedback_sent.clear();
         self.teacher.advise(&self.env, &mut self.advice);
     }
 
@@ -460,7 +462,7 @@ impl Trainer {
         if self.feedback_every == 0 || self.updates % self.feedback_every != 0 {
             return;
         }
-        let text = feedback.render(FEEDBACK_LINES);
+        let text = feedback.prompt_text(FEEDBACK_LINES);
         if text != self.feedback_sent && self.teacher.set_feedback(&text).is_ok() {
             self.feedback_sent = text;
         }
@@ -651,6 +653,64 @@ mod tests {
         // The app runs updates off the main thread.
         fn assert_send<T: Send>() {}
         assert_send::<Trainer>();
+    }
+
+    /// The oracle's advice, taking feedback as an LLM teacher would, and noting what it got.
+    struct FeedbackTakingOracle {
+        oracle: OracleTeacher,
+        received: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl TeacherPolicy for FeedbackTakingOracle {
+        fn name(&self) -> &'static str {
+            "feedback-taking oracle"
+        }
+
+        fn advise(&mut self, env: &VecEnv, advice: &mut [Option<ActionDistribution>]) {
+            self.oracle.advise(env, advice);
+        }
+
+        fn option_advice(&self, index: usize) -> Option<&crate::teacher::advisor::TeacherAdvice> {
+            self.oracle.option_advice(index)
+        }
+
+        fn set_feedback(&mut self, text: &str) -> Result<u64, String> {
+            let mut received = self.received.lock().map_err(|error| error.to_string())?;
+            received.push(text.to_owned());
+            Ok(received.len() as u64)
+        }
+    }
+
+    #[test]
+    fn feedback_goes_to_the_teacher_every_k_updates_when_it_changed() {
+        let config = config(TeacherKind::Oracle, EncoderKind::Mlp);
+        let mut trainer = Trainer::new(config.clone()).expect("trainer");
+        let received: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+        trainer.teacher =
+            Box::new(FeedbackTakingOracle { oracle: OracleTeacher::new(&config.level), received: received.clone() });
+        trainer.teacher.advise(&trainer.env, &mut trainer.advice);
+        trainer.set_feedback_every(3);
+        let mut sent_at = Vec::new();
+        for _ in 0..12 {
+            let before = received.lock().expect("lock").len();
+            trainer.train_one_update().expect("update");
+            if received.lock().expect("lock").len() > before {
+                sent_at.push(trainer.updates());
+            }
+        }
+        let received = received.lock().expect("lock").clone();
+        assert!(!received.is_empty(), "no feedback sent in {} episodes", trainer.episodes());
+        assert!(sent_at.iter().all(|update| update % 3 == 0), "{sent_at:?}");
+        let texts: Vec<&str> = received.iter().map(String::as_str).collect();
+        assert!(texts.windows(2).all(|pair| pair[0] != pair[1]), "an unchanged text was sent again");
+        assert_eq!(texts.last().copied(), Some(trainer.feedback_sent()));
+        // Update 12 was a refresh, so the teacher holds what the recorder says now.
+        let feedback = trainer.feedback().expect("recording");
+        assert_eq!(trainer.feedback_sent(), feedback.prompt_text(FEEDBACK_LINES));
+        assert!(trainer.feedback_sent().starts_with(crate::feedback::recorder::FEEDBACK_HEADING));
+        // A new teacher gets the feedback at the next refresh even though the text is the same.
+        trainer.set_teacher(TeacherKind::None);
+        assert_eq!(trainer.feedback_sent(), "");
     }
 
     #[test]
