@@ -459,7 +459,7 @@ impl Trainer {
     /// it changed. Teachers without a prompt refuse it, which changes nothing.
     fn send_feedback_if_due(&mut self) {
         let Some(feedback) = &self.feedback else { return };
-        if self.feedback_every == 0 || self.updates % self.feedback_every != 0 {
+        if self.feedback_every == 0 || !self.updates.is_multiple_of(self.feedback_every) {
             return;
         }
         let text = feedback.prompt_text(FEEDBACK_LINES);
