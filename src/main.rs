@@ -90,6 +90,10 @@ enum Command {
         /// Checkpoint every N updates (and always at the end).
         #[arg(long, value_name = "N", default_value_t = 10)]
         checkpoint_every: u64,
+        /// Put the student's feedback in the teacher's prompt every N updates, when it changed
+        /// (0: never; LLM teacher only).
+        #[arg(long, value_name = "N", default_value_t = duet::training::FEEDBACK_EVERY_UPDATES)]
+        feedback_every: u64,
     },
     /// Play episodes with a trained student (no learning); prints one JSON line.
     Eval {
@@ -336,8 +340,10 @@ fn main() -> ExitCode {
             teacher_episodes,
         }),
         Some(Command::Bench { what: BenchCommand::Ui { scene, seconds } }) => duet::bench::ui::run(&scene, seconds),
-        Some(Command::Train { scene, frames, seed, teacher, out, resume, checkpoint_every }) => {
-            duet::cli::train(&duet::cli::TrainArgs { scene, frames, seed, teacher, out, resume, checkpoint_every })
+        Some(Command::Train { scene, frames, seed, teacher, out, resume, checkpoint_every, feedback_every }) => {
+            let args =
+                duet::cli::TrainArgs { scene, frames, seed, teacher, out, resume, checkpoint_every, feedback_every };
+            duet::cli::train(&args)
         }
         Some(Command::Eval { run, episodes, greedy, seed }) => {
             duet::cli::eval(&duet::cli::EvalArgs { run, episodes, greedy, seed })

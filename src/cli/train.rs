@@ -29,6 +29,8 @@ pub struct TrainArgs {
     pub resume: bool,
     /// Updates between checkpoints (0: only at the end).
     pub checkpoint_every: u64,
+    /// Updates between feedback refreshes of the teacher's prompt (0: never).
+    pub feedback_every: u64,
 }
 
 /// `duet train`: trains the scene's student, appending one JSON record per PPO update to
@@ -84,6 +86,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", config_path.display()))?;
         (Trainer::new(config)?, MetricsLog::create(&metrics_path)?)
     };
+    trainer.set_feedback_every(args.feedback_every);
     let interrupted = interrupt_flag();
     let (started, start_frames) = (Instant::now(), trainer.frames());
     let progress = Progress::new(args.frames, trainer.frames());
