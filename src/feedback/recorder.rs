@@ -22,7 +22,7 @@ pub const FEEDBACK_HEADING: &str = "What happened when the agent followed advice
 const SCORE_FLOOR: f64 = 0.1;
 
 /// One advice segment: from the step the student followed the teacher's top option until the
-/// option's target was reached, the advice changed, or the episode ended.
+/// option's target was reached, the teacher advised another option, or the episode ended.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SegmentRecord {
     pub option: TeacherOption,
@@ -113,7 +113,8 @@ impl EnvTrack {
             if planner.action(open.option) == SkillStep::Done {
                 self.closed.push(open.close(true));
                 self.open = None;
-            } else if advised != Some(open.option) {
+            } else if advised.is_some_and(|option| option != open.option) {
+                // A teacher that has not answered yet (LLM) leaves its last advice in force.
                 self.closed.push(open.close(false));
                 self.open = None;
             }
@@ -357,6 +358,9 @@ mod tests {
         let start = AbstractState::of(&world, &TrueState);
         let action = skill(KEY, &world);
         step(&mut rec, &mut world, Some(KEY), action);
+        // No answer from the teacher (an LLM still thinking) keeps the segment open.
+        rec.before_action(0, &world, &TrueState, None, Action::Done);
+        assert_eq!(rec.pending(0), (true, 0));
         // The teacher switches to the door; the student does not follow: the key segment
         // closes unreached and nothing opens.
         let door_state = AbstractState::of(&world, &TrueState);
