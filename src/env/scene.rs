@@ -13,7 +13,7 @@
 //!         max_steps: 640,         // optional; the level's own limit when left out
 //!     ),
 //!     student: (                  // optional, as is every field in it (defaults shown)
-//!         observation: Egocentric, // Egocentric (7x7x3 view) or Historical (LLM4Teach's WxHx4)
+//!         observation: Egocentric, // Egocentric (view x view x 3) or Historical (LLM4Teach's W x H x 4)
 //!         encoder: Cnn,           // Cnn (MiniGrid's 2x2 convs), Mlp or Llm4Teach (3x3 convs)
 //!         lr: 0.001, gamma: 0.99, gae_lambda: 0.95, clip: 0.2, clip_value: true,
 //!         epochs: 4, minibatch: 256, frames_per_env: 128,
