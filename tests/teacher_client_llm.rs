@@ -13,7 +13,7 @@ use duet::env::grid::Level;
 use duet::env::scene::{EncoderKind, StudentSpec, TeacherSpec};
 use duet::env::vec_env::ObservationKind;
 use duet::teacher::model_path::existing_default_model_path;
-use duet::training::{TeacherKind, Trainer, TrainerConfig};
+use duet::training::{TeacherKind, TeacherLoading, Trainer, TrainerConfig};
 
 fn config(teacher: TeacherKind, model: Option<&Path>) -> TrainerConfig {
     TrainerConfig {
@@ -73,6 +73,28 @@ fn toggling_on_a_teacher_whose_model_is_missing_leaves_it_silent_with_the_reason
     assert!(error.contains("make model") && error.contains("absent.gguf"), "{error}");
     trainer.set_teacher(TeacherKind::None);
     trainer.step().expect("step");
+}
+
+#[test]
+fn a_trainer_loading_its_teacher_in_the_background_starts_without_the_model() {
+    // What the app builds (start-up, Reset, a scene switch): it must not wait for the model,
+    // nor fail when it is missing; the reason shows in the teacher's statistics.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let absent = dir.path().join("absent.gguf");
+    let mut trainer =
+        Trainer::with_teacher_loading(config(TeacherKind::Llm, Some(&absent)), TeacherLoading::Background)
+            .expect("a background teacher never stops the trainer from starting");
+    assert_eq!(trainer.config().teacher, TeacherKind::Llm);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let error = loop {
+        trainer.step().expect("the student goes on");
+        if let Some(error) = trainer.teacher().client_stats().and_then(|stats| stats.last_error) {
+            break error;
+        }
+        assert!(Instant::now() < deadline, "no load error reported");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(error.contains("make model") && error.contains("absent.gguf"), "{error}");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use super::simulation::{AgentMotion, FocusedEnv, LiveTrainer, StepOutputs, Wante
 use super::update_history::UpdateHistory;
 use crate::env::scene::Scene;
 use crate::training::checkpoint::{has_checkpoint, read_checkpoint_summary};
-use crate::training::{Trainer, TrainerConfig};
+use crate::training::{TeacherKind, TeacherLoading, Trainer, TrainerConfig};
 
 /// Messages the controls panel keeps (newest last).
 const MAX_MESSAGES: usize = 6;
@@ -146,7 +146,7 @@ pub fn run_controls(
                         continue;
                     }
                 };
-                match Trainer::new(config) {
+                match Trainer::with_teacher_loading(config, TeacherLoading::Background) {
                     Ok(trainer) => {
                         start_run(trainer, &mut live, &mut outputs, &mut views);
                         controls.tell("new run: a fresh student", false);
@@ -184,22 +184,20 @@ fn load_checkpoint(scene: &Scene, dir: &Path) -> Result<Trainer, String> {
     let summary = read_checkpoint_summary(dir).map_err(|error| error.to_string())?;
     let mut config = TrainerConfig::from_scene(scene, summary.teacher).map_err(|error| error.to_string())?;
     config.seed = summary.seed;
-    let mut trainer = Trainer::resume(config, dir).map_err(|error| error.to_string())?;
+    let mut trainer = Trainer::resume_with_teacher_loading(config, dir, TeacherLoading::Background)
+        .map_err(|error| error.to_string())?;
     trainer.start_clock();
     Ok(trainer)
 }
 
-fn load_scene(path: &Path, teacher: crate::training::TeacherKind) -> Result<(Scene, Trainer), String> {
+fn load_scene(path: &Path, teacher: TeacherKind) -> Result<(Scene, Trainer), String> {
     let scene = Scene::load(path).map_err(|error| error.to_string())?;
     if scene.grid().is_none() {
         return Err(format!("{}: the app shows grid scenes only", path.display()));
     }
-    // The teacher is switched on after building so that an LLM loads in the background
-    // instead of stalling the frame.
-    let config = TrainerConfig::from_scene(&scene, crate::training::TeacherKind::None)
+    let config = TrainerConfig::from_scene(&scene, teacher).map_err(|error| format!("{}: {error}", path.display()))?;
+    let mut trainer = Trainer::with_teacher_loading(config, TeacherLoading::Background)
         .map_err(|error| format!("{}: {error}", path.display()))?;
-    let mut trainer = Trainer::new(config).map_err(|error| format!("{}: {error}", path.display()))?;
-    trainer.set_teacher(teacher);
     trainer.start_clock();
     Ok((scene, trainer))
 }

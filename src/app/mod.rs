@@ -48,7 +48,7 @@ pub use bench_ui::UiBenchRequest;
 pub use screenshot::ScreenshotRequest;
 
 use crate::env::scene::{DEFAULT_SCENE_FILE, Scene};
-use crate::training::{TeacherKind, Trainer, TrainerConfig};
+use crate::training::{TeacherKind, TeacherLoading, Trainer, TrainerConfig};
 
 /// The window's size in logical pixels.
 pub const WINDOW_SIZE: (u32, u32) = (1280, 800);
@@ -124,12 +124,12 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
         Some(name) => simulation::Speed::from_name(name)
             .with_context(|| format!("unknown speed {name:?}; expected watch, fast or max"))?,
     };
-    // Built as `duet train` builds it, so the app and headless runs train the same way; the
-    // teacher is switched on afterwards so that an LLM loads on its worker threads while
-    // the window opens (its load errors show in the teacher panel).
-    let mut trainer = Trainer::new(TrainerConfig::from_scene(&scene, TeacherKind::None)?)
+    // Built as `duet train` builds it, so the app and headless runs train the same way, but
+    // an LLM loads on its worker threads while the window opens (its load errors show in
+    // the teacher panel).
+    let config = TrainerConfig::from_scene(&scene, options.teacher)?;
+    let mut trainer = Trainer::with_teacher_loading(config, TeacherLoading::Background)
         .with_context(|| format!("{source}: building the trainer"))?;
-    trainer.set_teacher(options.teacher);
     let metrics_log = ppo_worker::AppMetricsLog::create_in(options.out.as_deref())?;
     let worker = ppo_worker::UpdateWorker::spawn()?;
     trainer.start_clock();

@@ -11,7 +11,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::{TeacherKind, Trainer, TrainerConfig, TrainingError};
+use super::{TeacherKind, TeacherLoading, Trainer, TrainerConfig, TrainingError};
 use crate::env::scene::EncoderKind;
 use crate::env::vec_env::EpisodeStats;
 use crate::metrics::EpisodeWindow;
@@ -176,7 +176,17 @@ impl Trainer {
 
     /// A trainer that continues the run checkpointed in `dir`. `config` must describe the same
     /// run (seed, teacher and encoder are checked; the network's shapes are checked on load).
+    /// An LLM teacher's model is loaded first (`TeacherLoading::Wait`).
     pub fn resume(config: TrainerConfig, dir: &Path) -> Result<Trainer, CheckpointError> {
+        Trainer::resume_with_teacher_loading(config, dir, TeacherLoading::Wait)
+    }
+
+    /// `resume`, with an LLM teacher loading as `loading` says.
+    pub fn resume_with_teacher_loading(
+        config: TrainerConfig,
+        dir: &Path,
+        loading: TeacherLoading,
+    ) -> Result<Trainer, CheckpointError> {
         let record_path = dir.join(CHECKPOINT_FILE);
         let invalid = |message: String| CheckpointError::Invalid { path: record_path.clone(), message };
         let record = read_record(dir)?;
@@ -212,7 +222,7 @@ impl Trainer {
                 message: format!("{} saved actions for {} frames", actions.len(), record.frames),
             });
         }
-        let mut trainer = Trainer::new(config)?;
+        let mut trainer = Trainer::with_teacher_loading(config, loading)?;
         trainer.replay_actions(&actions)?;
         trainer.student.restore(&StudentState { tensors, adam_steps: record.adam_steps, rng: record.rng })?;
         trainer.frames = record.frames;

@@ -220,22 +220,36 @@ pub const FEEDBACK_EVERY_UPDATES: u64 = 50;
 /// Lines of feedback sent to the teacher: a 270M model copies a few short lines best.
 pub const FEEDBACK_LINES: usize = 4;
 
+/// Whether building a trainer waits for an LLM teacher's model to load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TeacherLoading {
+    /// Wait, and fail naming the file when it cannot load (headless runs: a run asked to
+    /// learn from the LLM should stop rather than train without it).
+    Wait,
+    /// Return at once; the model loads on the teacher's worker threads and load errors show
+    /// in `client_stats()` (the app, which must keep drawing frames).
+    Background,
+}
+
 impl Trainer {
+    /// A fresh run; an LLM teacher's model is loaded first (`TeacherLoading::Wait`).
     pub fn new(config: TrainerConfig) -> Result<Trainer, TrainingError> {
-        let env_seed = config.seed;
-        Trainer::with_env_seed(config, env_seed)
+        Trainer::with_teacher_loading(config, TeacherLoading::Wait)
     }
 
-    /// A trainer whose envs draw their episodes from `env_seed`.
-    fn with_env_seed(config: TrainerConfig, env_seed: u64) -> Result<Trainer, TrainingError> {
+    /// A fresh run whose LLM teacher, if any, loads as `loading` says.
+    pub fn with_teacher_loading(config: TrainerConfig, loading: TeacherLoading) -> Result<Trainer, TrainingError> {
         config.level.validate().map_err(|err| TrainingError::Config(format!("impossible level {err}")))?;
-        let mut env_config = VecEnvConfig::new(config.level.clone(), config.num_envs, env_seed);
+        let mut env_config = VecEnvConfig::new(config.level.clone(), config.num_envs, config.seed);
         env_config.max_steps = config.max_steps;
         env_config.observation = config.observation;
         let env = VecEnv::new(env_config);
         let layout = ObservationLayout::for_env(config.observation, env.world(0));
         let student = Student::new(layout, config.student.clone(), config.seed ^ STUDENT_SEED_SALT)?;
-        let mut teacher = config.teacher.build_loaded(&config.level, &config.teacher_settings)?;
+        let mut teacher = match loading {
+            TeacherLoading::Wait => config.teacher.build_loaded(&config.level, &config.teacher_settings)?,
+            TeacherLoading::Background => config.teacher.build(&config.level, &config.teacher_settings),
+        };
         let num_envs = env.num_envs();
         let mut advice = vec![None; num_envs];
         teacher.advise(&env, &mut advice);
