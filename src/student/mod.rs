@@ -3,6 +3,7 @@
 
 pub mod buffer;
 pub mod encoding;
+pub mod fused;
 pub mod model;
 pub mod optimizer;
 pub mod ppo;

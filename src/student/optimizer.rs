@@ -6,11 +6,12 @@ use candle_core::{Tensor, Var};
 
 use super::StudentError;
 
-/// Adam with its moments kept per parameter, in the parameters' order (checkpointable).
+/// Adam with its moments kept per parameter, in the parameters' order (checkpointable). The
+/// moments are plain f32 vectors so that the fused update steps them without candle ops.
 pub struct Adam {
     parameters: Vec<Var>,
-    first_moments: Vec<Tensor>,
-    second_moments: Vec<Tensor>,
+    first_moments: Vec<Vec<f32>>,
+    second_moments: Vec<Vec<f32>>,
     steps: u64,
     pub lr: f64,
     pub beta1: f64,
@@ -20,9 +21,8 @@ pub struct Adam {
 
 impl Adam {
     pub fn new(parameters: Vec<Var>, lr: f64, eps: f64) -> Result<Adam, StudentError> {
-        let zeros = |v: &Var| v.as_tensor().zeros_like();
-        let first_moments = parameters.iter().map(zeros).collect::<Result<Vec<_>, _>>()?;
-        let second_moments = parameters.iter().map(zeros).collect::<Result<Vec<_>, _>>()?;
+        let first_moments: Vec<Vec<f32>> = parameters.iter().map(|v| vec![0.0; v.elem_count()]).collect();
+        let second_moments = first_moments.clone();
         Ok(Adam { parameters, first_moments, second_moments, steps: 0, lr, beta1: 0.9, beta2: 0.999, eps })
     }
 
@@ -31,9 +31,20 @@ impl Adam {
         self.steps
     }
 
-    /// First and second moments, in the parameters' order (for checkpoints).
-    pub fn moments(&self) -> (&[Tensor], &[Tensor]) {
-        (&self.first_moments, &self.second_moments)
+    /// First and second moments as tensors shaped like their parameters, in the parameters'
+    /// order (for checkpoints).
+    pub fn moments(&self) -> (Vec<Tensor>, Vec<Tensor>) {
+        let tensors = |moments: &[Vec<f32>]| -> Vec<Tensor> {
+            moments
+                .iter()
+                .zip(&self.parameters)
+                .map(|(m, p)| {
+                    // Each moment vector is created and restored with its parameter's length.
+                    Tensor::from_slice(m, p.dims(), p.device()).expect("a moment has its parameter's element count")
+                })
+                .collect()
+        };
+        (tensors(&self.first_moments), tensors(&self.second_moments))
     }
 
     /// Puts back moments and the step count saved from an optimizer over the same parameters.
@@ -55,28 +66,97 @@ impl Adam {
                 )));
             }
         }
+        let flat = |tensors: Vec<Tensor>| -> Result<Vec<Vec<f32>>, StudentError> {
+            tensors.iter().map(|t| Ok(t.flatten_all()?.to_vec1::<f32>()?)).collect()
+        };
+        let (first, second) = (flat(first)?, flat(second)?);
         self.steps = steps;
         self.first_moments = first;
         self.second_moments = second;
         Ok(())
     }
 
-    /// One update from `grads`; parameters without a gradient keep their value and moments.
-    pub fn step(&mut self, grads: &GradStore) -> Result<(), StudentError> {
-        self.steps += 1;
+    /// The per-step constants: (beta1, 1 - beta1, beta2, 1 - beta2, lr / bias correction 1,
+    /// bias correction 2, eps), as f32 the way candle's scalar ops round them.
+    fn constants(&self) -> [f32; 7] {
         let step = i32::try_from(self.steps).unwrap_or(i32::MAX);
         let first_correction = 1.0 - self.beta1.powi(step);
         let second_correction = 1.0 - self.beta2.powi(step);
+        [
+            self.beta1 as f32,
+            (1.0 - self.beta1) as f32,
+            self.beta2 as f32,
+            (1.0 - self.beta2) as f32,
+            (self.lr / first_correction) as f32,
+            second_correction as f32,
+            self.eps as f32,
+        ]
+    }
+
+    /// PyTorch's update of one parameter: p -= lr / bc1 * m / (sqrt(v / bc2) + eps).
+    fn step_parameter(constants: &[f32; 7], values: &mut [f32], grads: &[f32], first: &mut [f32], second: &mut [f32]) {
+        let [beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, second_correction, eps] = *constants;
+        for (((p, &g), m), v) in values.iter_mut().zip(grads).zip(first.iter_mut()).zip(second.iter_mut()) {
+            *m = *m * beta1 + g * one_minus_beta1;
+            *v = *v * beta2 + (g * g) * one_minus_beta2;
+            let denominator = (*v / second_correction).sqrt() + eps;
+            *p -= (*m / denominator) * step_size;
+        }
+    }
+
+    /// One update from `grads`; parameters without a gradient keep their value and moments.
+    pub fn step(&mut self, grads: &GradStore) -> Result<(), StudentError> {
+        self.steps += 1;
+        let constants = self.constants();
         for (index, parameter) in self.parameters.iter().enumerate() {
             let Some(grad) = grads.get(parameter.as_tensor()) else { continue };
-            let first = ((&self.first_moments[index] * self.beta1)? + (grad * (1.0 - self.beta1))?)?;
-            let second = ((&self.second_moments[index] * self.beta2)? + (grad.sqr()? * (1.0 - self.beta2))?)?;
-            // PyTorch: p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
-            let denominator = ((&second / second_correction)?.sqrt()? + self.eps)?;
-            let update = ((&first / &denominator)? * (self.lr / first_correction))?;
-            parameter.set(&parameter.as_tensor().sub(&update)?.detach())?;
-            self.first_moments[index] = first.detach();
-            self.second_moments[index] = second.detach();
+            let grad = grad.flatten_all()?.to_vec1::<f32>()?;
+            let mut values = parameter.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+            Self::step_parameter(
+                &constants,
+                &mut values,
+                &grad,
+                &mut self.first_moments[index],
+                &mut self.second_moments[index],
+            );
+            parameter.set(&Tensor::from_vec(values, parameter.dims(), parameter.device())?)?;
+        }
+        Ok(())
+    }
+
+    /// One update of flat parameter values (every parameter, concatenated in order) from flat
+    /// gradients, each gradient multiplied by `grad_scale` first (norm clipping). The `Var`s
+    /// are not written: the caller writes `values` back when it is done.
+    pub fn step_flat(
+        &mut self,
+        values: &mut [f32],
+        grads: &[f32],
+        grad_scale: Option<f32>,
+    ) -> Result<(), StudentError> {
+        let total: usize = self.first_moments.iter().map(Vec::len).sum();
+        if values.len() != total || grads.len() != total {
+            return Err(StudentError::Config(format!(
+                "flat Adam step over {} values and {} gradients for {total} parameters",
+                values.len(),
+                grads.len()
+            )));
+        }
+        self.steps += 1;
+        let constants = self.constants();
+        let mut scaled = Vec::new();
+        let grads = match grad_scale {
+            Some(scale) => {
+                scaled.extend(grads.iter().map(|g| g * scale));
+                &scaled[..]
+            }
+            None => grads,
+        };
+        let mut offset = 0;
+        for (first, second) in self.first_moments.iter_mut().zip(&mut self.second_moments) {
+            let len = first.len();
+            let range = offset..offset + len;
+            Self::step_parameter(&constants, &mut values[range.clone()], &grads[range], first, second);
+            offset += len;
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::buffer::RolloutBuffer;
 use super::encoding::ObservationLayout;
+use super::fused::{self, FusedNetwork, LossCoefficients, LossTargets, Workspace};
 use super::model::ActorCritic;
 use super::optimizer::{Adam, clip_grad_norm};
 use super::{NUM_ACTIONS, StudentError};
@@ -150,6 +151,16 @@ pub struct Student {
     optimizer: Adam,
     spec: StudentSpec,
     rng: ChaCha8Rng,
+    /// The fused forward/backward for the CNN and MLP (None: LLM4Teach's encoder, on candle),
+    /// with a flat copy of the parameters that `update` and `restore` keep equal to the `Var`s.
+    fused: Option<FusedStudent>,
+}
+
+/// The fused path's state: the network's layout, the parameters flattened, scratch space.
+struct FusedStudent {
+    network: FusedNetwork,
+    parameters: Vec<f32>,
+    workspace: Workspace,
 }
 
 impl Student {
@@ -160,7 +171,26 @@ impl Student {
         let optimizer = Adam::new(parameters, spec.lr, spec.adam_eps)?;
         // A different stream from the weights' so that both can be drawn from one seed.
         let rng = ChaCha8Rng::seed_from_u64(seed ^ 0x05EE_DAC7);
-        Ok(Student { model, optimizer, spec, rng })
+        let fused = match FusedNetwork::new(model.layout(), spec.encoder, model.parameters())? {
+            Some(network) => {
+                let parameters = network.flatten(model.parameters())?;
+                Some(FusedStudent { network, parameters, workspace: Workspace::default() })
+            }
+            None => None,
+        };
+        Ok(Student { model, optimizer, spec, rng, fused })
+    }
+
+    /// A student that learns with candle's autograd only (the reference for the fused path).
+    pub fn new_on_candle(layout: ObservationLayout, spec: StudentSpec, seed: u64) -> Result<Student, StudentError> {
+        let mut student = Student::new(layout, spec, seed)?;
+        student.fused = None;
+        Ok(student)
+    }
+
+    /// Whether updates (and acting) run the fused forward/backward instead of candle's.
+    pub fn is_fused(&self) -> bool {
+        self.fused.is_some()
     }
 
     pub fn model(&self) -> &ActorCritic {
@@ -208,16 +238,33 @@ impl Student {
         for ((_, var), value) in self.model.parameters().iter().zip(values) {
             var.set(&value)?;
         }
+        if let Some(fused) = &mut self.fused {
+            fused.parameters = fused.network.flatten(self.model.parameters())?;
+        }
         self.rng = rng;
         Ok(())
     }
 
     /// Samples one action per observation in `raw` (a whole number of observations).
     pub fn act(&mut self, raw: &[u8]) -> Result<StudentStep, StudentError> {
-        let input = self.model.input(raw)?;
-        let (logits, values) = self.model.forward(&input)?;
-        let log_probs: Vec<Vec<f32>> = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2()?;
-        let mut step = StudentStep { values: values.to_vec1()?, ..StudentStep::default() };
+        let (log_probs, values) = match &mut self.fused {
+            Some(fused) => {
+                let inputs = fused.network.sparse_inputs(raw);
+                let samples: Vec<u32> = (0..(raw.len() / self.model.layout().raw_len().max(1)) as u32).collect();
+                fused.network.forward(&inputs, &samples, &fused.parameters, &mut fused.workspace);
+                (fused::log_softmax_rows(&fused.workspace.logits), fused.workspace.values.clone())
+            }
+            None => {
+                let (logits, values) = self.model.forward(&self.model.input(raw)?)?;
+                let log_probs: Vec<Vec<f32>> = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2()?;
+                let log_probs = log_probs
+                    .iter()
+                    .map(|row| std::array::from_fn(|a| row.get(a).copied().unwrap_or(f32::NEG_INFINITY)))
+                    .collect();
+                (log_probs, values.to_vec1()?)
+            }
+        };
+        let mut step = StudentStep { values, ..StudentStep::default() };
         for row in &log_probs {
             let draw: f32 = self.rng.random();
             let mut cumulative = 0.0f32;
@@ -240,110 +287,310 @@ impl Student {
 
     /// State values of the observations in `raw`.
     pub fn values(&self, raw: &[u8]) -> Result<Vec<f32>, StudentError> {
+        if let Some(fused) = &self.fused {
+            let inputs = fused.network.sparse_inputs(raw);
+            let samples: Vec<u32> = (0..(raw.len() / self.model.layout().raw_len().max(1)) as u32).collect();
+            let mut workspace = Workspace::default();
+            fused.network.forward(&inputs, &samples, &fused.parameters, &mut workspace);
+            return Ok(workspace.values);
+        }
         let (_, values) = self.model.forward(&self.model.input(raw)?)?;
         Ok(values.to_vec1()?)
     }
 
     /// One PPO update over a full rollout; `last_values` are the values after its last
-    /// step and `distill_lambda` weights the teacher-KL term.
+    /// step and `distill_lambda` weights the teacher-KL term. Runs the fused path when the
+    /// encoder has one, candle's autograd otherwise.
     pub fn update(
         &mut self,
         rollout: &RolloutBuffer,
         last_values: &[f32],
         distill_lambda: f64,
     ) -> Result<UpdateStats, StudentError> {
-        let spec = self.spec.clone();
+        if self.fused.is_some() {
+            self.update_fused(rollout, last_values, distill_lambda)
+        } else {
+            self.update_candle(rollout, last_values, distill_lambda)
+        }
+    }
+
+    /// Advantages and returns of a full rollout, checked.
+    fn advantages(&self, rollout: &RolloutBuffer, last_values: &[f32]) -> Result<(Vec<f32>, Vec<f32>), StudentError> {
         let samples = rollout.len();
         if samples == 0 || rollout.rewards.len() != samples {
             return Err(StudentError::Config("update needs a rollout with an outcome for every decision".into()));
         }
-        let (advantages, returns) = generalized_advantages(
+        Ok(generalized_advantages(
             &rollout.rewards,
             &rollout.values,
             &rollout.dones,
             last_values,
             rollout.num_envs,
-            spec.gamma as f32,
-            spec.gae_lambda as f32,
-        );
+            self.spec.gamma as f32,
+            self.spec.gae_lambda as f32,
+        ))
+    }
+
+    /// Fisher-Yates with the student's own generator (both paths shuffle the same way).
+    fn shuffle(&mut self, order: &mut [u32]) {
+        for i in (1..order.len()).rev() {
+            order.swap(i, self.rng.random_range(0..=i));
+        }
+    }
+
+    /// The update on the fused forward/backward and a flat Adam step (same minibatches, loss
+    /// and optimizer as `update_candle`; only the arithmetic's order differs).
+    fn update_fused(
+        &mut self,
+        rollout: &RolloutBuffer,
+        last_values: &[f32],
+        distill_lambda: f64,
+    ) -> Result<UpdateStats, StudentError> {
+        let spec = self.spec.clone();
+        let (advantages, returns) = self.advantages(rollout, last_values)?;
+        let samples = rollout.len();
+        let Some(mut fused) = self.fused.take() else {
+            return self.update_candle(rollout, last_values, distill_lambda);
+        };
+        let inputs = fused.network.sparse_inputs(&rollout.observations);
+        let coefficients = LossCoefficients {
+            clip: spec.clip as f32,
+            value_clip: spec.clip_value.then_some(spec.clip as f32),
+            entropy: spec.entropy_coef as f32,
+            value: spec.value_coef as f32,
+            distill_lambda: distill_lambda as f32,
+        };
+        let mut grads = vec![0.0f32; fused.network.parameter_len()];
+        let (mut grad_logits, mut grad_values) = (Vec::new(), Vec::new());
+        let mut batch = MinibatchColumns::default();
+        let mut order: Vec<u32> = (0..samples as u32).collect();
+        let minibatch = spec.minibatch.min(samples);
+        let mut totals = UpdateStats::default();
+        let (mut teacher_kl_total, mut teacher_kl_batches, mut batches) = (0.0, 0usize, 0usize);
+        let mut outcome = Ok(());
+        'epochs: for _ in 0..spec.epochs {
+            self.shuffle(&mut order);
+            for chunk in order.chunks(minibatch) {
+                batch.gather(chunk, rollout, &advantages, &returns, spec.normalize_advantages);
+                fused.network.forward(&inputs, chunk, &fused.parameters, &mut fused.workspace);
+                let targets = LossTargets {
+                    actions: &batch.actions,
+                    old_log_probs: &batch.old_log_probs,
+                    advantages: &batch.advantages,
+                    old_values: &batch.old_values,
+                    returns: &batch.returns,
+                    teacher_probs: &batch.teacher_probs,
+                    teacher_mask: &batch.teacher_mask,
+                };
+                let loss = fused::ppo_loss_gradient(
+                    &fused.workspace.logits,
+                    &fused.workspace.values,
+                    &targets,
+                    &coefficients,
+                    &mut grad_logits,
+                    &mut grad_values,
+                );
+                fused.network.backward(
+                    &inputs,
+                    chunk,
+                    &fused.parameters,
+                    &grad_logits,
+                    &grad_values,
+                    &mut fused.workspace,
+                    &mut grads,
+                );
+                // Global norm clipping as `clip_grad_norm` does it.
+                let grad_norm = grads.iter().map(|&g| f64::from(g) * f64::from(g)).sum::<f64>().sqrt();
+                let scale = spec.max_grad_norm / (grad_norm + 1e-6);
+                let scale = (scale < 1.0).then_some(scale as f32);
+                if let Err(error) = self.optimizer.step_flat(&mut fused.parameters, &grads, scale) {
+                    outcome = Err(error);
+                    break 'epochs;
+                }
+                if let Some(kl) = loss.teacher_kl {
+                    teacher_kl_total += f64::from(kl);
+                    teacher_kl_batches += 1;
+                }
+                totals.policy_loss += f64::from(loss.policy);
+                totals.value_loss += f64::from(loss.value);
+                totals.entropy += f64::from(loss.entropy);
+                totals.approx_kl += f64::from(loss.approx_kl);
+                totals.clip_fraction += f64::from(loss.clip_fraction);
+                totals.grad_norm += grad_norm;
+                batches += 1;
+            }
+        }
+        let written = fused.network.write_back(&fused.parameters, self.model.parameters());
+        self.fused = Some(fused);
+        outcome.and(written)?;
+        Ok(averaged(totals, batches, teacher_kl_total, teacher_kl_batches))
+    }
+
+    /// The update on candle's autograd (the reference implementation; LLM4Teach's encoder).
+    pub fn update_candle(
+        &mut self,
+        rollout: &RolloutBuffer,
+        last_values: &[f32],
+        distill_lambda: f64,
+    ) -> Result<UpdateStats, StudentError> {
+        let spec = self.spec.clone();
+        let (advantages, returns) = self.advantages(rollout, last_values)?;
+        let samples = rollout.len();
         let device = Device::Cpu;
         let inputs = self.model.input(&rollout.observations)?;
-        let actions = Tensor::from_slice(&rollout.actions, (samples, 1), &device)?;
-        let old_log_probs = Tensor::from_slice(&rollout.log_probs, samples, &device)?;
-        let old_values = Tensor::from_slice(&rollout.values, samples, &device)?;
-        let returns = Tensor::from_slice(&returns, samples, &device)?;
-        let teacher_flat: Vec<f32> = rollout.teacher_probs.iter().flatten().copied().collect();
-        let teacher_probs = Tensor::from_vec(teacher_flat, (samples, NUM_ACTIONS), &device)?;
-        let mask_values: Vec<f32> = rollout.teacher_mask.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
-        let mask = Tensor::from_slice(&mask_values, samples, &device)?;
         let parameters: Vec<_> = self.model.parameters().iter().map(|(_, var)| var.clone()).collect();
 
+        let mut batch = MinibatchColumns::default();
         let mut order: Vec<u32> = (0..samples as u32).collect();
         let minibatch = spec.minibatch.min(samples);
         let mut totals = UpdateStats::default();
         let (mut teacher_kl_total, mut teacher_kl_batches, mut batches) = (0.0, 0usize, 0usize);
         for _ in 0..spec.epochs {
-            // Fisher-Yates with the student's own generator.
-            for i in (1..order.len()).rev() {
-                order.swap(i, self.rng.random_range(0..=i));
-            }
+            self.shuffle(&mut order);
             for chunk in order.chunks(minibatch) {
+                batch.gather(chunk, rollout, &advantages, &returns, spec.normalize_advantages);
                 let index = Tensor::from_slice(chunk, chunk.len(), &device)?;
-                let batch_advantages: Vec<f32> = chunk.iter().map(|&i| advantages[i as usize]).collect();
-                let batch_advantages =
-                    if spec.normalize_advantages { normalized(&batch_advantages) } else { batch_advantages };
-                let batch_advantages = Tensor::from_vec(batch_advantages, chunk.len(), &device)?;
-                let (logits, values) = self.model.forward(&inputs.index_select(&index, 0)?)?;
-                let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-                let new_log_probs = log_probs.gather(&actions.index_select(&index, 0)?, 1)?.squeeze(1)?;
-                let batch_old_log_probs = old_log_probs.index_select(&index, 0)?;
-                let entropy = (log_probs.exp()? * &log_probs)?.sum(D::Minus1)?.mean_all()?.neg()?;
-                let policy = clipped_policy_loss(&new_log_probs, &batch_old_log_probs, &batch_advantages, spec.clip)?;
-                let critic = value_loss(
-                    &values,
-                    &old_values.index_select(&index, 0)?,
-                    &returns.index_select(&index, 0)?,
-                    spec.clip_value.then_some(spec.clip),
+                let terms = candle_minibatch_loss(
+                    &self.model,
+                    &inputs.index_select(&index, 0)?,
+                    &batch,
+                    &spec,
+                    distill_lambda,
                 )?;
-                let mut loss = ((&policy - (&entropy * spec.entropy_coef)?)? + (&critic * spec.value_coef)?)?;
-                let batch_mask = mask.index_select(&index, 0)?;
-                let advised = batch_mask.sum_all()?.to_scalar::<f32>()?;
-                if advised > 0.0 {
-                    let kl = masked_teacher_kl(&log_probs, &teacher_probs.index_select(&index, 0)?, &batch_mask)?;
-                    if distill_lambda > 0.0 {
-                        loss = (loss + (&kl * distill_lambda)?)?;
-                    }
-                    teacher_kl_total += f64::from(kl.to_scalar::<f32>()?);
-                    teacher_kl_batches += 1;
-                }
-                let mut grads = loss.backward()?;
+                let mut grads = terms.loss.backward()?;
                 let grad_norm = clip_grad_norm(&mut grads, &parameters, spec.max_grad_norm)?;
                 self.optimizer.step(&grads)?;
-
-                let log_ratio = (new_log_probs.detach() - batch_old_log_probs)?;
-                let ratio = log_ratio.exp()?;
-                let approx_kl = ((&ratio - 1.0)? - &log_ratio)?.mean_all()?.to_scalar::<f32>()?;
-                let clipped = (ratio - 1.0)?.abs()?.gt(spec.clip)?.to_dtype(DType::F32)?.mean_all()?;
-                totals.policy_loss += f64::from(policy.to_scalar::<f32>()?);
-                totals.value_loss += f64::from(critic.to_scalar::<f32>()?);
-                totals.entropy += f64::from(entropy.to_scalar::<f32>()?);
-                totals.approx_kl += f64::from(approx_kl);
-                totals.clip_fraction += f64::from(clipped.to_scalar::<f32>()?);
+                if let Some(kl) = terms.teacher_kl {
+                    teacher_kl_total += f64::from(kl);
+                    teacher_kl_batches += 1;
+                }
+                totals.policy_loss += f64::from(terms.stats.policy);
+                totals.value_loss += f64::from(terms.stats.value);
+                totals.entropy += f64::from(terms.stats.entropy);
+                totals.approx_kl += f64::from(terms.stats.approx_kl);
+                totals.clip_fraction += f64::from(terms.stats.clip_fraction);
                 totals.grad_norm += grad_norm;
                 batches += 1;
             }
         }
-        let per_batch = batches.max(1) as f64;
-        Ok(UpdateStats {
-            policy_loss: totals.policy_loss / per_batch,
-            value_loss: totals.value_loss / per_batch,
-            entropy: totals.entropy / per_batch,
-            approx_kl: totals.approx_kl / per_batch,
-            clip_fraction: totals.clip_fraction / per_batch,
-            teacher_kl: (teacher_kl_batches > 0).then(|| teacher_kl_total / teacher_kl_batches as f64),
-            grad_norm: totals.grad_norm / per_batch,
-        })
+        if let Some(fused) = &mut self.fused {
+            fused.parameters = fused.network.flatten(self.model.parameters())?;
+        }
+        Ok(averaged(totals, batches, teacher_kl_total, teacher_kl_batches))
     }
+}
+
+/// Per-minibatch sums turned into the update's averages.
+fn averaged(totals: UpdateStats, batches: usize, teacher_kl_total: f64, teacher_kl_batches: usize) -> UpdateStats {
+    let per_batch = batches.max(1) as f64;
+    UpdateStats {
+        policy_loss: totals.policy_loss / per_batch,
+        value_loss: totals.value_loss / per_batch,
+        entropy: totals.entropy / per_batch,
+        approx_kl: totals.approx_kl / per_batch,
+        clip_fraction: totals.clip_fraction / per_batch,
+        teacher_kl: (teacher_kl_batches > 0).then(|| teacher_kl_total / teacher_kl_batches as f64),
+        grad_norm: totals.grad_norm / per_batch,
+    }
+}
+
+/// One minibatch's rollout columns, gathered in the minibatch's order.
+#[derive(Default)]
+pub(crate) struct MinibatchColumns {
+    pub actions: Vec<u32>,
+    pub old_log_probs: Vec<f32>,
+    /// Normalised per minibatch when the spec says so.
+    pub advantages: Vec<f32>,
+    pub old_values: Vec<f32>,
+    pub returns: Vec<f32>,
+    /// `[batch, NUM_ACTIONS]`, zeros where the teacher gave nothing.
+    pub teacher_probs: Vec<f32>,
+    pub teacher_mask: Vec<bool>,
+}
+
+impl MinibatchColumns {
+    pub(crate) fn gather(
+        &mut self,
+        chunk: &[u32],
+        rollout: &RolloutBuffer,
+        advantages: &[f32],
+        returns: &[f32],
+        normalize: bool,
+    ) {
+        let pick = |column: &[f32], out: &mut Vec<f32>| {
+            out.clear();
+            out.extend(chunk.iter().map(|&i| column[i as usize]));
+        };
+        pick(&rollout.log_probs, &mut self.old_log_probs);
+        pick(advantages, &mut self.advantages);
+        if normalize {
+            self.advantages = normalized(&self.advantages);
+        }
+        pick(&rollout.values, &mut self.old_values);
+        pick(returns, &mut self.returns);
+        self.actions.clear();
+        self.actions.extend(chunk.iter().map(|&i| rollout.actions[i as usize]));
+        self.teacher_probs.clear();
+        self.teacher_probs.extend(chunk.iter().flat_map(|&i| rollout.teacher_probs[i as usize]));
+        self.teacher_mask.clear();
+        self.teacher_mask.extend(chunk.iter().map(|&i| rollout.teacher_mask[i as usize]));
+    }
+}
+
+/// One minibatch's loss on candle and its terms.
+pub(crate) struct CandleLoss {
+    pub loss: Tensor,
+    pub stats: fused::MinibatchLoss,
+    pub teacher_kl: Option<f32>,
+}
+
+/// The minibatch loss built from candle ops (clip loss - c_e entropy + c_v value loss, plus
+/// λ · masked KL when any sample is advised): what `loss.backward()` differentiates.
+pub(crate) fn candle_minibatch_loss(
+    model: &ActorCritic,
+    inputs: &Tensor,
+    batch: &MinibatchColumns,
+    spec: &StudentSpec,
+    distill_lambda: f64,
+) -> Result<CandleLoss, StudentError> {
+    let device = Device::Cpu;
+    let size = batch.actions.len();
+    let actions = Tensor::from_slice(&batch.actions, (size, 1), &device)?;
+    let old_log_probs = Tensor::from_slice(&batch.old_log_probs, size, &device)?;
+    let advantages = Tensor::from_slice(&batch.advantages, size, &device)?;
+    let old_values = Tensor::from_slice(&batch.old_values, size, &device)?;
+    let returns = Tensor::from_slice(&batch.returns, size, &device)?;
+    let teacher_probs = Tensor::from_slice(&batch.teacher_probs, (size, NUM_ACTIONS), &device)?;
+    let mask_values: Vec<f32> = batch.teacher_mask.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
+    let mask = Tensor::from_slice(&mask_values, size, &device)?;
+    let (logits, values) = model.forward(inputs)?;
+    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+    let new_log_probs = log_probs.gather(&actions, 1)?.squeeze(1)?;
+    let entropy = (log_probs.exp()? * &log_probs)?.sum(D::Minus1)?.mean_all()?.neg()?;
+    let policy = clipped_policy_loss(&new_log_probs, &old_log_probs, &advantages, spec.clip)?;
+    let critic = value_loss(&values, &old_values, &returns, spec.clip_value.then_some(spec.clip))?;
+    let mut loss = ((&policy - (&entropy * spec.entropy_coef)?)? + (&critic * spec.value_coef)?)?;
+    let mut teacher_kl = None;
+    if batch.teacher_mask.iter().any(|&m| m) {
+        let kl = masked_teacher_kl(&log_probs, &teacher_probs, &mask)?;
+        if distill_lambda > 0.0 {
+            loss = (loss + (&kl * distill_lambda)?)?;
+        }
+        teacher_kl = Some(kl.to_scalar::<f32>()?);
+    }
+    let log_ratio = (new_log_probs.detach() - old_log_probs)?;
+    let ratio = log_ratio.exp()?;
+    let approx_kl = ((&ratio - 1.0)? - &log_ratio)?.mean_all()?.to_scalar::<f32>()?;
+    let clipped = (ratio - 1.0)?.abs()?.gt(spec.clip)?.to_dtype(DType::F32)?.mean_all()?;
+    let stats = fused::MinibatchLoss {
+        policy: policy.to_scalar::<f32>()?,
+        value: critic.to_scalar::<f32>()?,
+        entropy: entropy.to_scalar::<f32>()?,
+        approx_kl,
+        clip_fraction: clipped.to_scalar::<f32>()?,
+        teacher_kl,
+    };
+    Ok(CandleLoss { loss, stats, teacher_kl })
 }
 
 /// `(x - mean) / (std + 1e-8)` with the unbiased std, as PyTorch's `.std()`.
