@@ -209,6 +209,9 @@ pub struct Trainer {
     feedback_every: u64,
     /// The feedback text the teacher last accepted.
     feedback_sent: String,
+    /// A distillation weight set by hand (the app's λ override) in place of the schedule's;
+    /// not saved in checkpoints.
+    lambda_override: Option<f64>,
 }
 
 /// Updates between two refreshes of the teacher's feedback (about 100k frames with 16 envs):
@@ -275,6 +278,7 @@ impl Trainer {
             feedback: Some(FeedbackRecorder::new()),
             feedback_every: FEEDBACK_EVERY_UPDATES,
             feedback_sent: String::new(),
+            lambda_override: None,
         })
     }
 
@@ -412,7 +416,7 @@ impl Trainer {
     /// One PPO update over what the rollout holds (normally a full one), then a fresh rollout.
     pub fn update(&mut self) -> Result<UpdateRecord, TrainingError> {
         let last_values = self.student.values(self.env.observations())?;
-        let lambda = distill_lambda(&self.config.student.distill, self.frames, self.updates);
+        let lambda = self.distill_lambda();
         let stats = self.student.update(&self.rollout, &last_values, lambda)?;
         let samples = self.rollout.len() as f64;
         self.rollout.clear();
@@ -464,6 +468,22 @@ impl Trainer {
     /// Sets how many updates pass between two feedback refreshes (0: never send).
     pub fn set_feedback_every(&mut self, updates: u64) {
         self.feedback_every = updates;
+    }
+
+    /// Uses `lambda` as the distillation weight from the next update on, in place of the
+    /// schedule's (`None`: the schedule again). A negative or non-finite weight counts as `None`.
+    pub fn set_lambda_override(&mut self, lambda: Option<f64>) {
+        self.lambda_override = lambda.filter(|weight| weight.is_finite() && *weight >= 0.0);
+    }
+
+    /// The weight set with `set_lambda_override`, if any.
+    pub fn lambda_override(&self) -> Option<f64> {
+        self.lambda_override
+    }
+
+    /// The distillation weight the next update uses: the override, else the schedule's.
+    pub fn distill_lambda(&self) -> f64 {
+        self.lambda_override.unwrap_or_else(|| distill_lambda(&self.config.student.distill, self.frames, self.updates))
     }
 
     /// The feedback text the teacher last accepted (empty before the first).
