@@ -51,6 +51,9 @@ struct AppArgs {
     /// scripted oracle, or none.
     #[arg(long, value_parser = ["llm", "oracle", "none"], default_value = "llm")]
     teacher: String,
+    /// The side panel's tab when the app opens (for screenshots).
+    #[arg(long, value_parser = ["teacher", "curves", "feedback", "prompt", "run"])]
+    tab: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -277,6 +280,7 @@ fn open_app(args: AppArgs) -> anyhow::Result<ExitCode> {
         demo: args.demo,
         teacher: args.teacher.parse()?,
         bench: None,
+        tab: args.tab,
     })
 }
 

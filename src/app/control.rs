@@ -10,7 +10,9 @@ use super::SceneInfo;
 use super::learning_curve::LearningCurve;
 use super::ppo_worker::UpdateWorker;
 use super::prompt_editor::PromptEditor;
-use super::simulation::{AgentMotion, FocusedEnv, LiveTrainer, StepOutputs, WantedTeacher, advance};
+use super::simulation::{
+    AgentMotion, FocusedEnv, LambdaOverride, LiveTrainer, StepOutputs, Wanted, WantedTeacher, advance,
+};
 use super::update_history::UpdateHistory;
 use crate::env::scene::Scene;
 use crate::training::checkpoint::{has_checkpoint, read_checkpoint_summary};
@@ -121,6 +123,7 @@ pub fn run_controls(
     mut views: RunViews,
     worker: Res<UpdateWorker>,
     wanted: Res<WantedTeacher>,
+    lambda: Res<LambdaOverride>,
 ) {
     while !controls.queue.is_empty() {
         if live.trainer_mut().is_none() {
@@ -128,7 +131,10 @@ pub fn run_controls(
         }
         let control = controls.queue.remove(0);
         match control {
-            Control::Step => advance(&mut live, &mut outputs, &worker, wanted.0, views.focus.0, None),
+            Control::Step => {
+                let step_wanted = Wanted { teacher: wanted.0, lambda: lambda.0 };
+                advance(&mut live, &mut outputs, &worker, step_wanted, views.focus.0, None);
+            }
             Control::ApplyPrompt => {
                 let Some(trainer) = live.trainer_mut() else { return };
                 let frames = trainer.frames();

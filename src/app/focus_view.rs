@@ -24,7 +24,7 @@ const CARRIED_ICON_SIZE: f32 = 20.0;
 
 /// The bordered frame holding the focused world's image.
 #[derive(Component)]
-struct FocusFrame;
+pub struct FocusFrame;
 
 /// The agent's triangle over the focused world.
 #[derive(Component)]
@@ -71,7 +71,7 @@ impl Plugin for FocusViewPlugin {
     }
 }
 
-fn spawn_focus_view(
+pub fn spawn_focus_view(
     mut commands: Commands,
     slots: Res<ViewSlots>,
     layout: Res<ViewLayout>,

@@ -137,7 +137,8 @@ fn update_roles(
     let teacher = if snapshot.teacher == TeacherKind::None {
         "no teacher".to_owned()
     } else {
-        format!("{} teacher, lambda {:.2}", snapshot.teacher.name(), snapshot.lambda)
+        let set = if snapshot.lambda_overridden { " (set)" } else { "" };
+        format!("{} teacher, lambda {:.2}{set}", snapshot.teacher.name(), snapshot.lambda)
     };
     let pending = if wanted.0 == snapshot.teacher { String::new() } else { format!(" ({} next)", wanted.0.name()) };
     let text = format!("PPO ({encoder})  {teacher}{pending}");

@@ -6,7 +6,9 @@
 //! their own thread; `control` carries out what the panels and keys ask of the run;
 //! `layout` sizes the view from the window; `focus_view`, `mosaic`, `hud`, `learning_curve`
 //! and `flash` draw; `panels` is the egui side panel (teacher, curves, prompt editor, run),
-//! `prompt_editor` its editor's state, `update_history` its curves' data; `shortcuts` and
+//! `prompt_editor` its editor's state, `update_history` its curves' data, `feedback_view` the
+//! feedback tab's copy of the student's feedback; `option_overlay` draws the teacher's top
+//! option on the focused env; `headless` builds the simulation side alone for tests; `shortcuts` and
 //! `manual` handle keys; `render_grid` rasterises worlds (`world_image` puts them in Bevy
 //! images); `frame_times` measures frames during updates; `screenshot` serves
 //! `--screenshot`, `bench_ui` serves `duet bench ui`.
@@ -17,24 +19,27 @@
 
 mod bench_ui;
 mod control;
+pub mod feedback_view;
 mod flash;
 mod focus_view;
 mod frame_times;
+pub mod headless;
 mod hud;
 mod layout;
 mod learning_curve;
 mod manual;
 mod mosaic;
+mod option_overlay;
 mod panels;
 mod ppo_worker;
 pub mod prompt_editor;
 mod render_grid;
 mod screenshot;
 mod shortcuts;
-mod simulation;
-mod teacher_view;
+pub mod simulation;
+pub mod teacher_view;
 mod theme;
-mod update_history;
+pub mod update_history;
 mod world_image;
 
 use std::path::{Path, PathBuf};
@@ -76,6 +81,9 @@ pub struct AppOptions {
     pub teacher: TeacherKind,
     /// Measure frame times for `duet bench ui`, print them and exit.
     pub bench: Option<UiBenchRequest>,
+    /// The side panel's tab at start (`teacher`, `curves`, `feedback`, `prompt`, `run`);
+    /// `None`: the teacher tab.
+    pub tab: Option<String>,
 }
 
 /// Demo mode draws text and panels larger on large screens: the scale is the window's width
@@ -119,6 +127,11 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
         anyhow::bail!("{source}: the app shows grid scenes only");
     }
     let info = SceneInfo::of(&scene);
+    let tab = match options.tab.as_deref() {
+        None => panels::Tab::default(),
+        Some(name) => panels::Tab::from_name(name)
+            .with_context(|| format!("unknown tab {name:?}; expected teacher, curves, feedback, prompt or run"))?,
+    };
     let speed = match options.speed.as_deref() {
         None => simulation::Speed::default(),
         Some(name) => simulation::Speed::from_name(name)
@@ -128,20 +141,14 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
     // an LLM loads on its worker threads while the window opens (its load errors show in
     // the teacher panel).
     let config = TrainerConfig::from_scene(&scene, options.teacher)?;
-    let mut trainer = Trainer::with_teacher_loading(config, TeacherLoading::Background)
+    let trainer = Trainer::with_teacher_loading(config, TeacherLoading::Background)
         .with_context(|| format!("{source}: building the trainer"))?;
-    let metrics_log = ppo_worker::AppMetricsLog::create_in(options.out.as_deref())?;
-    let worker = ppo_worker::UpdateWorker::spawn()?;
-    trainer.start_clock();
-    let snapshot = simulation::TrainingSnapshot::of(&trainer);
-    let teacher_view = teacher_view::TeacherView::of(&trainer, 0);
     let scene_dir = options
         .scene_path
         .as_deref()
         .and_then(Path::parent)
         .filter(|dir| dir.is_dir())
         .map_or_else(|| PathBuf::from(DEFAULT_SCENE_DIR), Path::to_owned);
-    let run_files = control::RunFiles::new(scene, options.out.as_deref(), &scene_dir);
 
     let screenshot_mode = options.screenshot.is_some();
     let mut resolution = WindowResolution::new(WINDOW_SIZE.0, WINDOW_SIZE.1);
@@ -173,33 +180,27 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
 
     let mut app = App::new();
     app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
-        .insert_resource(ClearColor(theme::BACKGROUND))
-        .insert_resource(info)
-        .insert_resource(simulation::LiveTrainer::new(trainer))
-        .insert_resource(snapshot)
-        .insert_resource(teacher_view)
-        .insert_resource(worker)
-        .insert_resource(metrics_log)
-        .insert_resource(run_files)
-        .init_resource::<control::Controls>()
-        .init_resource::<prompt_editor::PromptEditor>()
-        .add_plugins((
-            simulation::SimulationPlugin { speed },
-            ppo_worker::PpoWorkerPlugin,
-            frame_times::FrameTimesPlugin,
-            layout::LayoutPlugin,
-            hud::HudPlugin,
-            focus_view::FocusViewPlugin,
-            mosaic::MosaicPlugin,
-            flash::FlashPlugin,
-            learning_curve::LearningCurvePlugin,
-            update_history::UpdateHistoryPlugin,
-            panels::PanelsPlugin,
-            shortcuts::ShortcutsPlugin,
-            manual::ManualPlugin,
-        ))
-        // After finished updates are collected (PreUpdate), before the views draw.
-        .add_systems(Update, control::run_controls.before(layout::UpdateLayout));
+        .insert_resource(ClearColor(theme::BACKGROUND));
+    insert_run(&mut app, trainer, scene, options.out.as_deref(), &scene_dir)?;
+    app.insert_resource(panels::PanelState { tab, ..default() });
+    app.add_plugins((
+        simulation::SimulationPlugin { speed },
+        ppo_worker::PpoWorkerPlugin,
+        frame_times::FrameTimesPlugin,
+        layout::LayoutPlugin,
+        hud::HudPlugin,
+        focus_view::FocusViewPlugin,
+        mosaic::MosaicPlugin,
+        flash::FlashPlugin,
+        learning_curve::LearningCurvePlugin,
+        update_history::UpdateHistoryPlugin,
+        panels::PanelsPlugin,
+        shortcuts::ShortcutsPlugin,
+        manual::ManualPlugin,
+        option_overlay::OptionOverlayPlugin,
+    ))
+    // After finished updates are collected (PreUpdate), before the views draw.
+    .add_systems(Update, control::run_controls.before(layout::UpdateLayout));
     if options.demo {
         app.insert_resource(panels::PanelZoom(1.0)).add_systems(PreUpdate, scale_for_demo);
     }
@@ -214,6 +215,31 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
         AppExit::Success => ExitCode::SUCCESS,
         AppExit::Error(code) => ExitCode::from(code.get()),
     })
+}
+
+/// Puts the run's resources in `app`: the trainer (its clock started), its snapshots, the
+/// PPO worker, the metrics log (`out`), the run's files and the controls' state. Before the
+/// app's plugins, which read them.
+fn insert_run(
+    app: &mut App,
+    mut trainer: Trainer,
+    scene: Scene,
+    out: Option<&Path>,
+    scene_dir: &Path,
+) -> anyhow::Result<()> {
+    let metrics_log = ppo_worker::AppMetricsLog::create_in(out)?;
+    let worker = ppo_worker::UpdateWorker::spawn()?;
+    trainer.start_clock();
+    app.insert_resource(SceneInfo::of(&scene))
+        .insert_resource(simulation::TrainingSnapshot::of(&trainer))
+        .insert_resource(teacher_view::TeacherView::of(&trainer, 0))
+        .insert_resource(simulation::LiveTrainer::new(trainer))
+        .insert_resource(worker)
+        .insert_resource(metrics_log)
+        .insert_resource(control::RunFiles::new(scene, out, scene_dir))
+        .init_resource::<control::Controls>()
+        .init_resource::<prompt_editor::PromptEditor>();
+    Ok(())
 }
 
 /// The scene to show and a name for where it came from. Without `--scene`, the default file

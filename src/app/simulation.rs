@@ -9,12 +9,12 @@ use bevy::platform::cell::SyncCell;
 use bevy::prelude::*;
 use bevy_egui::input::EguiWantsInput;
 
+use super::feedback_view::FeedbackView;
 use super::ppo_worker::UpdateWorker;
 use super::teacher_view::TeacherView;
 use crate::env::grid::{Action, GridWorld, Pos};
 use crate::env::scene::EncoderKind;
 use crate::metrics::UpdateRecord;
-use crate::student::distill_lambda;
 use crate::training::{TeacherKind, Trainer};
 
 /// The trainer between PPO updates; empty while the update worker has it.
@@ -68,6 +68,8 @@ pub struct TrainingSnapshot {
     pub teacher: TeacherKind,
     /// The distillation weight the next update would use.
     pub lambda: f64,
+    /// `lambda` is set by hand (the run tab's override), not by the schedule.
+    pub lambda_overridden: bool,
     pub encoder: EncoderKind,
     /// A PPO update runs on the worker; stepping waits for it.
     pub updating: bool,
@@ -75,6 +77,8 @@ pub struct TrainingSnapshot {
     pub latest: Option<UpdateRecord>,
     /// Counts publications, so views redraw only after a change.
     pub generation: u64,
+    /// What the student reports back to the teacher (the feedback panel).
+    pub feedback: FeedbackView,
     /// Manual control: the env taken over and the user's copy of its episode, drawn in
     /// place of the real one; `done` once that episode ended.
     manual: Option<(usize, GridWorld, bool)>,
@@ -92,10 +96,12 @@ impl TrainingSnapshot {
             return_mean: None,
             teacher: TeacherKind::None,
             lambda: 0.0,
+            lambda_overridden: false,
             encoder: trainer.config().student.encoder,
             updating: false,
             latest: None,
             generation: 0,
+            feedback: FeedbackView::default(),
             manual: None,
         };
         snapshot.publish(trainer);
@@ -116,9 +122,10 @@ impl TrainingSnapshot {
         self.window_episodes = trainer.recent_episodes().len();
         self.success_rate = trainer.recent_episodes().success_rate();
         self.return_mean = trainer.recent_episodes().return_mean();
-        let config = trainer.config();
-        self.teacher = config.teacher;
-        self.lambda = distill_lambda(&config.student.distill, trainer.frames(), trainer.updates());
+        self.teacher = trainer.config().teacher;
+        self.lambda = trainer.distill_lambda();
+        self.lambda_overridden = trainer.lambda_override().is_some();
+        self.feedback.capture(trainer);
         self.generation += 1;
     }
 
@@ -174,6 +181,11 @@ fn most_likely_action(probs: &[f32; Action::COUNT]) -> Option<Action> {
     let best = (0..probs.len()).fold(0, |best, index| if probs[index] > probs[best] { index } else { best });
     Action::from_index(best)
 }
+
+/// A distillation weight λ set by hand in the run tab, in force from the next update on
+/// (`None`: the scene's schedule). Applied before each step, like the teacher switch.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]
+pub struct LambdaOverride(pub Option<f64>);
 
 /// Who should advise the student; `T` toggles it. Applied before the next step, so a press
 /// during an update is not lost.
@@ -314,6 +326,7 @@ impl Plugin for SimulationPlugin {
             .insert_resource(WantedTeacher(teacher))
             .insert_resource(TeacherWhenOn(when_on))
             .init_resource::<FocusedEnv>()
+            .init_resource::<LambdaOverride>()
             .init_resource::<TrainingFault>()
             .insert_resource(motion)
             .add_message::<EpisodeEnded>()
@@ -337,6 +350,7 @@ impl Plugin for SimulationPlugin {
 struct StepContext<'w> {
     worker: Res<'w, UpdateWorker>,
     wanted_teacher: Res<'w, WantedTeacher>,
+    lambda_override: Res<'w, LambdaOverride>,
     focus: Res<'w, FocusedEnv>,
     speed: Res<'w, Speed>,
     frame: Res<'w, FrameCount>,
@@ -363,7 +377,7 @@ fn step_trainer(
     context: StepContext,
     mut last_max_frame: Local<Option<u32>>,
 ) {
-    let StepContext { worker, wanted_teacher, focus, speed, frame } = context;
+    let StepContext { worker, wanted_teacher, lambda_override, focus, speed, frame } = context;
     if *speed == Speed::Max {
         if *last_max_frame == Some(frame.0) {
             return;
@@ -371,7 +385,15 @@ fn step_trainer(
         *last_max_frame = Some(frame.0);
     }
     let budget = if *speed == Speed::Max { Some(MAX_SPEED_FRAME_BUDGET) } else { None };
-    advance(&mut live, &mut outputs, &worker, wanted_teacher.0, focus.0, budget);
+    let wanted = Wanted { teacher: wanted_teacher.0, lambda: lambda_override.0 };
+    advance(&mut live, &mut outputs, &worker, wanted, focus.0, budget);
+}
+
+/// What the user asked of the run that applies before the next step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Wanted {
+    pub teacher: TeacherKind,
+    pub lambda: Option<f64>,
 }
 
 /// Steps the trainer once (or, with a `budget`, as often as fits in it), publishes what the
@@ -381,14 +403,15 @@ pub fn advance(
     live: &mut LiveTrainer,
     outputs: &mut StepOutputs,
     worker: &UpdateWorker,
-    wanted_teacher: TeacherKind,
+    wanted: Wanted,
     focus: usize,
     budget: Option<Duration>,
 ) {
     let Some(trainer) = live.trainer.get().as_mut() else {
         return; // the update worker has it
     };
-    trainer.set_teacher(wanted_teacher);
+    trainer.set_teacher(wanted.teacher);
+    trainer.set_lambda_override(wanted.lambda);
     let focused = focus.min(trainer.env().num_envs() - 1);
     // Under manual control the focused view shows the user's copy: its agent does not move
     // with the real env's.
@@ -406,6 +429,7 @@ pub fn advance(
             }
         };
         announce_episodes(trainer, &mut live.episodes_announced, &mut outputs.ended);
+        outputs.teacher_view.follow_step(trainer, focused);
         steps += 1;
         let world = trainer.env().world(focused);
         let episode_restarted = world.step_count == 0;

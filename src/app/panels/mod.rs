@@ -2,6 +2,7 @@
 //! the teacher, the curves, the prompt editor and the run (reset, checkpoints, scenes, screenshots).
 
 mod curves;
+mod feedback;
 mod prompt;
 mod run;
 mod teacher;
@@ -11,11 +12,14 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 pub use curves::CurveChoice;
+pub use feedback::FeedbackChoice;
 pub use run::{SceneChoices, take_screenshot};
 
 use super::control::{Control, Controls, RunFiles};
 use super::prompt_editor::PromptEditor;
-use super::simulation::{FocusedEnv, Speed, TeacherWhenOn, TrainingFault, TrainingSnapshot, WantedTeacher};
+use super::simulation::{
+    FocusedEnv, LambdaOverride, Speed, TeacherWhenOn, TrainingFault, TrainingSnapshot, WantedTeacher,
+};
 use super::teacher_view::TeacherView;
 use super::theme::{self, egui_color};
 use super::update_history::UpdateHistory;
@@ -29,34 +33,50 @@ pub enum Tab {
     #[default]
     Teacher,
     Curves,
+    Feedback,
     Prompt,
     Run,
 }
 
 impl Tab {
-    const ALL: [Tab; 4] = [Tab::Teacher, Tab::Curves, Tab::Prompt, Tab::Run];
+    const ALL: [Tab; 5] = [Tab::Teacher, Tab::Curves, Tab::Feedback, Tab::Prompt, Tab::Run];
+
+    /// The tab named `name` in lower case (`--tab`).
+    pub fn from_name(name: &str) -> Option<Tab> {
+        Tab::ALL.into_iter().find(|tab| tab.label().eq_ignore_ascii_case(name))
+    }
 
     fn label(self) -> &'static str {
         match self {
             Tab::Teacher => "Teacher",
             Tab::Curves => "Curves",
+            Tab::Feedback => "Feedback",
             Tab::Prompt => "Prompt",
             Tab::Run => "Run",
         }
     }
 }
 
-/// The panel's own state: the tab, the curves picked, whether the help overlay is open.
+/// The panel's own state: the tab, the curves picked, the feedback tab's choices, the λ
+/// override slider's value (kept while the override is off), whether the help overlay is open.
 #[derive(Resource, Clone, Debug)]
 pub struct PanelState {
     pub tab: Tab,
     pub curves: CurveChoice,
+    pub feedback: FeedbackChoice,
+    pub lambda_slider: Option<f64>,
     pub help_open: bool,
 }
 
 impl Default for PanelState {
     fn default() -> PanelState {
-        PanelState { tab: Tab::Teacher, curves: CurveChoice::default(), help_open: false }
+        PanelState {
+            tab: Tab::Teacher,
+            curves: CurveChoice::default(),
+            feedback: FeedbackChoice::default(),
+            lambda_slider: None,
+            help_open: false,
+        }
     }
 }
 
@@ -121,6 +141,7 @@ struct PanelOutputs<'w> {
     scenes: ResMut<'w, SceneChoices>,
     speed: ResMut<'w, Speed>,
     wanted: ResMut<'w, WantedTeacher>,
+    lambda: ResMut<'w, LambdaOverride>,
     virtual_time: ResMut<'w, Time<Virtual>>,
 }
 
@@ -158,17 +179,27 @@ fn draw_panel(
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| match tab {
             Tab::Teacher => teacher::show(ui, &inputs.teacher_view, &inputs.snapshot),
             Tab::Curves => curves::show(ui, &mut outputs.state.curves, &inputs.history, &outputs.editor),
+            Tab::Feedback => feedback::show(
+                ui,
+                &mut outputs.state.feedback,
+                &inputs.snapshot,
+                &inputs.history,
+                inputs.teacher_view.teacher_name,
+            ),
             Tab::Prompt => {
                 prompt::show(ui, &mut outputs.editor, &mut outputs.controls, inputs.teacher_view.teacher_name)
             }
-            Tab::Run => run::show(
-                ui,
-                &mut commands,
-                &mut outputs.controls,
-                &mut outputs.files,
-                &mut outputs.scenes,
-                &inputs.snapshot,
-            ),
+            Tab::Run => {
+                run::lambda_override(ui, &mut outputs.lambda, &mut outputs.state.lambda_slider, &inputs.snapshot);
+                run::show(
+                    ui,
+                    &mut commands,
+                    &mut outputs.controls,
+                    &mut outputs.files,
+                    &mut outputs.scenes,
+                    &inputs.snapshot,
+                )
+            }
         });
     });
     Ok(())

@@ -8,7 +8,7 @@ use bevy::render::view::screenshot::{Screenshot, save_to_disk};
 use bevy_egui::egui;
 
 use super::super::control::{Control, Controls, RunFiles};
-use super::super::simulation::TrainingSnapshot;
+use super::super::simulation::{LambdaOverride, TrainingSnapshot};
 use super::super::theme::{self, egui_color};
 use crate::env::scene::list_scenes;
 
@@ -55,6 +55,47 @@ pub fn take_screenshot(commands: &mut Commands, dir: &str, frames: u64) -> Resul
     let path = dir.join(format!("duet-{frames:09}.png"));
     commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path.clone()));
     Ok(path)
+}
+
+/// The largest weight the slider offers: LLM4Teach's schedule starts at 10.
+const LAMBDA_SLIDER_MAX: f64 = 10.0;
+
+/// "override λ" and a slider: a hand-set distillation weight from the next update on, in
+/// place of the scene's schedule; unticked, the schedule again. While the override is off the
+/// slider follows the weight in force, so ticking it starts from there.
+pub fn lambda_override(
+    ui: &mut egui::Ui,
+    lambda: &mut LambdaOverride,
+    slider: &mut Option<f64>,
+    snapshot: &TrainingSnapshot,
+) {
+    heading(ui, "Distillation weight λ");
+    let value = slider.get_or_insert(snapshot.lambda);
+    if lambda.0.is_none() {
+        *value = snapshot.lambda.clamp(0.0, LAMBDA_SLIDER_MAX);
+    }
+    let mut on = lambda.0.is_some();
+    ui.horizontal(|ui| {
+        let toggled = ui
+            .checkbox(&mut on, "override")
+            .on_hover_text("use this weight for the KL-to-teacher term from the next update on")
+            .changed();
+        let moved = ui
+            .add_enabled(on, egui::Slider::new(value, 0.0..=LAMBDA_SLIDER_MAX).logarithmic(true).max_decimals(3))
+            .changed();
+        if toggled || moved {
+            let wanted = LambdaOverride(on.then_some(*value));
+            if *lambda != wanted {
+                *lambda = wanted;
+            }
+        }
+    });
+    let source = if snapshot.lambda_overridden { "set by hand" } else { "from the scene's schedule" };
+    ui.label(
+        egui::RichText::new(format!("next update: λ = {:.3}, {source}", snapshot.lambda))
+            .small()
+            .color(egui_color(theme::TEXT_DIM)),
+    );
 }
 
 pub fn show(

@@ -1,0 +1,152 @@
+//! The app's schedule driven headlessly (MinimalPlugins + the simulation side, the PPO worker
+//! on its thread): what the feedback tab, the followed-option overlay and the λ override read.
+
+#![cfg(feature = "app")]
+
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use duet::app::headless::headless_app;
+use duet::app::simulation::{FocusedEnv, LambdaOverride, Speed, TrainingSnapshot};
+use duet::app::teacher_view::TeacherView;
+use duet::app::update_history::UpdateHistory;
+use duet::env::grid::Cell;
+use duet::env::scene::Scene;
+use duet::skills::TeacherOption;
+use duet::training::TeacherKind;
+
+/// However slow the machine, a test gives up after this long.
+const WALL_LIMIT: Duration = Duration::from_secs(240);
+
+/// A small DoorKey run whose rollouts fill quickly (4 envs x 32 frames).
+fn small_scene() -> Scene {
+    let text = "Scene(name: \"headless\", seed: 3, student: (encoder: Mlp, frames_per_env: 32, minibatch: 64), \
+                env: Grid(level: \"DoorKey-5x5\", num_envs: 4, max_steps: 60))";
+    Scene::parse(text, "headless.ron").expect("a valid scene")
+}
+
+/// At max speed one frame of 1/60 s is one fixed tick, which steps for up to 8 ms.
+fn app(teacher: TeacherKind) -> App {
+    headless_app(small_scene(), teacher, Speed::Max, Duration::from_secs_f64(1.0 / 60.0)).expect("headless app")
+}
+
+/// Runs frames until `done` holds; panics naming `what` after `WALL_LIMIT`.
+fn run_until(app: &mut App, what: &str, done: impl Fn(&World) -> bool) {
+    let started = Instant::now();
+    while !done(app.world()) {
+        assert!(started.elapsed() < WALL_LIMIT, "{what}: not reached within {WALL_LIMIT:?}");
+        app.update();
+    }
+}
+
+#[test]
+fn feedback_rows_appear_with_the_oracle_teacher() {
+    let mut app = app(TeacherKind::Oracle);
+    run_until(&mut app, "settled feedback and two updates", |world| {
+        let snapshot = world.resource::<TrainingSnapshot>();
+        snapshot.feedback.segments >= 5 && snapshot.updates >= 2
+    });
+    let snapshot = app.world().resource::<TrainingSnapshot>();
+    let feedback = &snapshot.feedback;
+    assert!(feedback.recording);
+    assert!(!feedback.situations.is_empty());
+    // The rows count every settled segment once, and are ordered most followed first.
+    let followed: u32 = feedback.situations.iter().map(|situation| situation.followed).sum();
+    assert_eq!(u64::from(followed), feedback.segments, "{feedback:?}");
+    assert!(feedback.situations.windows(2).all(|pair| pair[0].followed >= pair[1].followed));
+    for situation in &feedback.situations {
+        assert_eq!(situation.followed, situation.rows.iter().map(|row| row.counts.followed).sum::<u32>());
+        assert!(situation.rows.iter().all(|row| row.state == situation.state && row.counts.won <= row.counts.followed));
+        assert!(!situation.label.is_empty());
+    }
+    // DoorKey's oracle advises these options; the rows name only such.
+    let doorkey = |option: &TeacherOption| {
+        matches!(
+            option,
+            TeacherOption::PickUp(_) | TeacherOption::OpenDoor(_) | TeacherOption::GoTo(_) | TeacherOption::Explore
+        )
+    };
+    assert!(feedback.situations.iter().flat_map(|s| &s.rows).all(|row| doorkey(&row.option)), "{feedback:?}");
+    // The oracle takes no feedback: nothing was sent, and the text it would get is shown.
+    assert!(!feedback.teacher_takes_feedback);
+    assert!(feedback.sent.is_none());
+    assert!(feedback.current_text.starts_with(duet::feedback::recorder::FEEDBACK_HEADING), "{feedback:?}");
+    // Agreement per update reaches the history the tab plots.
+    let history = app.world().resource::<UpdateHistory>();
+    assert!(history.records.iter().all(|record| record.teacher_agreement.is_some()), "the oracle always advises");
+}
+
+#[test]
+fn no_teacher_reports_no_feedback() {
+    let mut app = app(TeacherKind::None);
+    run_until(&mut app, "one update", |world| world.resource::<TrainingSnapshot>().updates >= 1);
+    let snapshot = app.world().resource::<TrainingSnapshot>();
+    assert!(snapshot.feedback.situations.is_empty() && snapshot.feedback.segments == 0);
+    assert!(app.world().resource::<TeacherView>().followed.is_none(), "no teacher, no option to draw");
+}
+
+#[test]
+fn the_followed_option_is_a_walk_from_the_agent_to_its_target() {
+    let mut app = app(TeacherKind::Oracle);
+    let mut checked = 0;
+    let mut targets = 0;
+    let started = Instant::now();
+    // Several different states of the focused env, one per frame.
+    while checked < 40 {
+        assert!(started.elapsed() < WALL_LIMIT, "only {checked} states checked");
+        app.update();
+        let view = app.world().resource::<TeacherView>();
+        let focus = app.world().resource::<FocusedEnv>().0;
+        let snapshot = app.world().resource::<TrainingSnapshot>();
+        if snapshot.updating {
+            continue;
+        }
+        assert_eq!(view.env, focus);
+        let followed = view.followed.as_ref().expect("the oracle always advises an option");
+        let world = snapshot.world(focus);
+        // Each planned cell is a step from the one before, starting beside the agent.
+        let mut at = world.agent_pos;
+        for cell in &followed.path {
+            assert_eq!((cell.x - at.x).abs() + (cell.y - at.y).abs(), 1, "{followed:?} from {:?}", world.agent_pos);
+            assert!(world.in_bounds(*cell));
+            at = *cell;
+        }
+        if let Some(target) = followed.target {
+            targets += 1;
+            let cell = world.get(target);
+            match followed.option {
+                TeacherOption::PickUp(_) => assert!(matches!(cell, Cell::Key(_)), "{followed:?}: {cell:?}"),
+                TeacherOption::OpenDoor(_) => assert!(matches!(cell, Cell::Door { .. }), "{followed:?}: {cell:?}"),
+                TeacherOption::GoTo(duet::skills::Target::Goal) => assert_eq!(cell, Cell::Goal, "{followed:?}"),
+                _ => {}
+            }
+        }
+        assert_eq!(followed.probability, 1.0, "the oracle is sure");
+        checked += 1;
+    }
+    assert!(targets > 0, "no state had a target within reach");
+}
+
+#[test]
+fn lambda_override_sets_the_weight_of_the_next_updates_and_goes_back_to_the_schedule() {
+    let mut app = app(TeacherKind::Oracle);
+    app.world_mut().resource_mut::<LambdaOverride>().0 = Some(0.25);
+    run_until(&mut app, "one update", |world| world.resource::<TrainingSnapshot>().updates >= 1);
+    {
+        let snapshot = app.world().resource::<TrainingSnapshot>();
+        assert_eq!(snapshot.lambda, 0.25);
+        assert!(snapshot.lambda_overridden);
+        let record = app.world().resource::<UpdateHistory>().records[0].clone();
+        assert_eq!(record.lambda, 0.25, "{record:?}");
+    }
+    app.world_mut().resource_mut::<LambdaOverride>().0 = None;
+    run_until(&mut app, "two more updates", |world| world.resource::<TrainingSnapshot>().updates >= 3);
+    let scene = small_scene();
+    let records = &app.world().resource::<UpdateHistory>().records;
+    let last = records.last().expect("records");
+    // The schedule's weight at that update (computed before the update counted itself).
+    let scheduled = duet::student::distill_lambda(&scene.student.distill, last.frames, last.update - 1);
+    assert_eq!(last.lambda, scheduled, "{last:?}");
+    assert_ne!(last.lambda, 0.25);
+    assert!(!app.world().resource::<TrainingSnapshot>().lambda_overridden);
+}
