@@ -22,6 +22,9 @@ const CONV2: usize = 32;
 const CONV3: usize = 64;
 /// Marks a raw value outside its channel's range: it encodes as all zeros.
 const NO_CHANNEL: u16 = u16::MAX;
+/// Most distinct cells for which conv 1 builds its table (MiniGrid's egocentric view has
+/// 12 x 7 x 4 = 336 with "out of range"; the table costs kinds x 4 taps x 16 floats).
+const MAX_CELL_KINDS: usize = 4096;
 
 /// A matrix view for `matmul`: element (row, col) is `data[row * row_stride + col * col_stride]`.
 #[derive(Clone, Copy)]
@@ -87,6 +90,7 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], a: View, b: View, accum
 }
 
 /// Adds each row of `matrix` (`cols` wide) into `sums`.
+#[inline(always)]
 fn add_column_sums(matrix: &[f32], cols: usize, sums: &mut [f32]) {
     for row in matrix.chunks_exact(cols) {
         for (sum, value) in sums.iter_mut().zip(row) {
@@ -96,6 +100,7 @@ fn add_column_sums(matrix: &[f32], cols: usize, sums: &mut [f32]) {
 }
 
 /// Sets every row of `matrix` (`bias.len()` wide) to `bias`.
+#[inline(always)]
 fn fill_rows(matrix: &mut [f32], bias: &[f32]) {
     for row in matrix.chunks_exact_mut(bias.len()) {
         row.copy_from_slice(bias);
@@ -104,6 +109,7 @@ fn fill_rows(matrix: &mut [f32], bias: &[f32]) {
 
 /// 2x2 patches of `maps` (`[batch, rows, cols, channels]`) in (dy, dx, channel) order:
 /// `[batch, rows - 1, cols - 1, 4 * channels]`.
+#[inline(always)]
 fn gather_patches(maps: &[f32], batch: usize, rows: usize, cols: usize, channels: usize, out: &mut Vec<f32>) {
     out.clear();
     for map in maps.chunks_exact(rows * cols * channels).take(batch) {
@@ -119,6 +125,7 @@ fn gather_patches(maps: &[f32], batch: usize, rows: usize, cols: usize, channels
 }
 
 /// The backward of `gather_patches`: adds each patch's gradient back onto its cells.
+#[inline(always)]
 fn scatter_patches(patches: &[f32], batch: usize, rows: usize, cols: usize, channels: usize, maps: &mut [f32]) {
     maps[..batch * rows * cols * channels].fill(0.0);
     let patch_len = 4 * channels;
@@ -136,6 +143,7 @@ fn scatter_patches(patches: &[f32], batch: usize, rows: usize, cols: usize, chan
     }
 }
 
+#[inline(always)]
 fn relu_in_place(values: &mut [f32]) {
     for value in values {
         *value = value.max(0.0);
@@ -143,6 +151,7 @@ fn relu_in_place(values: &mut [f32]) {
 }
 
 /// Gradient through a ReLU whose input was `pre`: candle passes it where `pre >= 0`.
+#[inline(always)]
 fn relu_backward(grad: &mut [f32], pre: &[f32]) {
     for (g, &p) in grad.iter_mut().zip(pre) {
         if p < 0.0 || p.is_nan() {
@@ -151,12 +160,48 @@ fn relu_backward(grad: &mut [f32], pre: &[f32]) {
     }
 }
 
+/// tanh as Eigen's rational approximation (`generic_fast_tanh_float`): within a few ulp of
+/// libm's `tanhf`, and it vectorises where `tanhf` is one call per element (15% of an update).
+/// Plain multiplies and adds, no fused multiply-add: the result is the same on every CPU.
+#[inline(always)]
+fn fast_tanh(x: f32) -> f32 {
+    const ALPHA: [f32; 7] = [
+        4.893_524_6e-3,
+        6.372_619_3e-4,
+        1.485_722_4e-5,
+        5.122_297e-8,
+        -8.604_671_5e-11,
+        2.000_187_9e-13,
+        -2.760_768_5e-16,
+    ];
+    const BETA: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347_1e-4, 1.198_258_4e-6];
+    let x = x.clamp(-7.905_311, 7.905_311);
+    let x2 = x * x;
+    let mut p = ALPHA[6];
+    for &alpha in ALPHA[..6].iter().rev() {
+        p = p * x2 + alpha;
+    }
+    let q = ((BETA[3] * x2 + BETA[2]) * x2 + BETA[1]) * x2 + BETA[0];
+    x * p / q
+}
+
+#[inline(always)]
+fn tanh_in_place(values: &mut [f32]) {
+    for value in values {
+        *value = fast_tanh(*value);
+    }
+}
+
 /// Gradient through a tanh whose output was `out`.
+#[inline(always)]
 fn tanh_backward(grad: &mut [f32], out: &[f32]) {
     for (g, &y) in grad.iter_mut().zip(out) {
         *g *= 1.0 - y * y;
     }
 }
+
+/// `backward`'s inputs: sparse inputs, samples, parameters, gradients of logits and values.
+type BackwardArguments<'a> = (&'a [u16], &'a [u32], &'a [f32], &'a [f32], &'a [f32]);
 
 /// The encoder's shapes.
 #[derive(Clone, Debug)]
@@ -189,6 +234,9 @@ pub struct FusedNetwork {
     channel_offsets: Vec<(u16, u16)>,
     /// One-hot channels per cell.
     channels: usize,
+    /// Distinct cells (every raw channel's value or "out of range") when few enough for conv 1
+    /// to run on a table of each cell kind's weight sum per tap; None: it adds weight rows.
+    cell_kinds: Option<usize>,
     body: Body,
     /// Width of the encoder's output.
     embedding: usize,
@@ -208,6 +256,10 @@ pub struct Workspace {
     conv2: Vec<f32>,
     patches3: Vec<f32>,
     conv3: Vec<f32>,
+    /// CNN with few cell kinds: conv 1's table of row sums per tap and kind (in the backward,
+    /// their gradients), and each sample's cell kinds.
+    table: Vec<f32>,
+    kinds: Vec<u16>,
     /// MLP: the first tanh layer; the transposed first weight and its gradient.
     hidden1: Vec<f32>,
     transposed: Vec<f32>,
@@ -311,11 +363,14 @@ impl FusedNetwork {
         if first >= usize::from(NO_CHANNEL) {
             return Err(StudentError::Config("too many one-hot channels for the fused network".into()));
         }
+        let kinds = layout.cardinalities.iter().try_fold(1usize, |product, &c| product.checked_mul(c + 1));
+        let cell_kinds = kinds.filter(|&k| k <= MAX_CELL_KINDS);
         Ok(Some(FusedNetwork {
             rows,
             cols,
             channel_offsets,
             channels: layout.channels(),
+            cell_kinds,
             body,
             embedding,
             offsets,
@@ -357,20 +412,73 @@ impl FusedNetwork {
     /// The one-hot channel of every cell and raw channel of the observations in `raw` (a
     /// whole number of them), `NO_CHANNEL` where the value is out of range.
     pub fn sparse_inputs(&self, raw: &[u8]) -> Vec<u16> {
-        let raw_channels = self.channel_offsets.len();
-        raw.chunks_exact(self.raw_len().max(1))
-            .flat_map(|observation| observation.chunks_exact(raw_channels))
-            .flat_map(|cell| {
-                cell.iter().zip(&self.channel_offsets).map(|(&value, &(start, count))| {
-                    if u16::from(value) < count { start + u16::from(value) } else { NO_CHANNEL }
-                })
-            })
-            .collect()
+        let raw_len = self.raw_len().max(1);
+        let whole = raw.len() / raw_len * raw_len;
+        let mut out = Vec::with_capacity(whole);
+        for cell in raw[..whole].chunks_exact(self.channel_offsets.len()) {
+            for (&value, &(start, count)) in cell.iter().zip(&self.channel_offsets) {
+                out.push(if u16::from(value) < count { start + u16::from(value) } else { NO_CHANNEL });
+            }
+        }
+        out
+    }
+
+    /// A cell's kind (mixed radix over its raw channels, "out of range" as the last digit),
+    /// from its sparse channels.
+    #[inline(always)]
+    fn cell_kind(&self, channels: &[u16]) -> u16 {
+        let mut kind = 0usize;
+        for (&channel, &(start, count)) in channels.iter().zip(&self.channel_offsets) {
+            let digit = if channel == NO_CHANNEL { count } else { channel - start };
+            kind = kind * (usize::from(count) + 1) + usize::from(digit);
+        }
+        kind as u16
+    }
+
+    /// The one-hot channels of a cell kind (`NO_CHANNEL` for "out of range"), into `out`.
+    #[inline(always)]
+    fn kind_channels(&self, kind: usize, out: &mut [u16]) {
+        let mut rest = kind;
+        for (slot, &(start, count)) in out.iter_mut().zip(&self.channel_offsets).rev() {
+            let radix = usize::from(count) + 1;
+            let digit = (rest % radix) as u16;
+            rest /= radix;
+            *slot = if digit == count { NO_CHANNEL } else { start + digit };
+        }
     }
 
     /// Logits and values (into `workspace.logits` / `.values`) of the observations `samples`
     /// picks from `inputs` (from `sparse_inputs`), keeping what the backward needs.
     pub fn forward(&self, inputs: &[u16], samples: &[u32], parameters: &[f32], workspace: &mut Workspace) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has the features the function is compiled for.
+                return unsafe { self.forward_avx512(inputs, samples, parameters, workspace) };
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: as above.
+                return unsafe { self.forward_avx2(inputs, samples, parameters, workspace) };
+            }
+        }
+        self.forward_portable(inputs, samples, parameters, workspace)
+    }
+
+    /// `forward` with 512-bit vectors (its loops are elementwise, so the results are the same).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn forward_avx512(&self, inputs: &[u16], samples: &[u32], parameters: &[f32], workspace: &mut Workspace) {
+        self.forward_portable(inputs, samples, parameters, workspace)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn forward_avx2(&self, inputs: &[u16], samples: &[u32], parameters: &[f32], workspace: &mut Workspace) {
+        self.forward_portable(inputs, samples, parameters, workspace)
+    }
+
+    #[inline(always)]
+    fn forward_portable(&self, inputs: &[u16], samples: &[u32], parameters: &[f32], workspace: &mut Workspace) {
         let batch = samples.len();
         workspace.batch = batch;
         let per_observation = self.rows * self.cols * self.channel_offsets.len();
@@ -379,30 +487,74 @@ impl FusedNetwork {
         match self.body {
             Body::Cnn { conv1, pooled, conv2, conv3 } => {
                 let [w1, b1, w2, b2, w3, b3] = [0, 1, 2, 3, 4, 5].map(|i| self.offsets.encoder[i]);
-                // Conv 1 over the sparse one-hot input: each active channel adds one weight row.
+                // Conv 1 over the sparse one-hot input: each active channel adds one weight row,
+                // or with few cell kinds, each tap adds its cell kind's precomputed row sum.
                 let weight1 = &parameters[w1..b1];
                 let bias1: &[f32; CONV1] = parameters[b1..b1 + CONV1].try_into().expect("conv1 bias");
                 ws.conv1.resize(batch * conv1.0 * conv1.1 * CONV1, 0.0);
                 let raw_channels = self.channel_offsets.len();
-                for (&sample, out) in samples.iter().zip(ws.conv1.chunks_exact_mut(conv1.0 * conv1.1 * CONV1)) {
-                    let cells = observation(sample);
-                    for (position, out) in out.chunks_exact_mut(CONV1).enumerate() {
-                        let (row, col) = (position / conv1.1, position % conv1.1);
-                        let mut sum = *bias1;
+                let map_len = conv1.0 * conv1.1 * CONV1;
+                if let Some(kinds) = self.cell_kinds {
+                    ws.table.clear();
+                    ws.table.resize(4 * kinds * CONV1, 0.0);
+                    let mut channels = vec![NO_CHANNEL; raw_channels];
+                    for kind in 0..kinds {
+                        self.kind_channels(kind, &mut channels);
                         for tap in 0..4 {
-                            let cell = (row + tap / 2) * self.cols + col + tap % 2;
-                            for &channel in &cells[cell * raw_channels..(cell + 1) * raw_channels] {
-                                if channel != NO_CHANNEL {
-                                    let start = (tap * self.channels + usize::from(channel)) * CONV1;
-                                    let weights: &[f32; CONV1] =
-                                        weight1[start..start + CONV1].try_into().expect("conv1 row");
-                                    for (s, w) in sum.iter_mut().zip(weights) {
-                                        *s += w;
-                                    }
+                            let row = &mut ws.table[(tap * kinds + kind) * CONV1..][..CONV1];
+                            for &channel in channels.iter().filter(|&&c| c != NO_CHANNEL) {
+                                let start = (tap * self.channels + usize::from(channel)) * CONV1;
+                                for (t, w) in row.iter_mut().zip(&weight1[start..start + CONV1]) {
+                                    *t += w;
                                 }
                             }
                         }
-                        out.copy_from_slice(&sum);
+                    }
+                    let cells_per_observation = self.rows * self.cols;
+                    ws.kinds.clear();
+                    for &sample in samples {
+                        for cell in observation(sample).chunks_exact(raw_channels) {
+                            ws.kinds.push(self.cell_kind(cell));
+                        }
+                    }
+                    for (cell_kinds, out) in
+                        ws.kinds.chunks_exact(cells_per_observation).zip(ws.conv1.chunks_exact_mut(map_len))
+                    {
+                        for (position, out) in out.chunks_exact_mut(CONV1).enumerate() {
+                            let (row, col) = (position / conv1.1, position % conv1.1);
+                            let mut sum = *bias1;
+                            for tap in 0..4 {
+                                let kind = usize::from(cell_kinds[(row + tap / 2) * self.cols + col + tap % 2]);
+                                let start = (tap * kinds + kind) * CONV1;
+                                let sums: &[f32; CONV1] = ws.table[start..start + CONV1].try_into().expect("row");
+                                for (s, w) in sum.iter_mut().zip(sums) {
+                                    *s += w;
+                                }
+                            }
+                            out.copy_from_slice(&sum);
+                        }
+                    }
+                } else {
+                    for (&sample, out) in samples.iter().zip(ws.conv1.chunks_exact_mut(map_len)) {
+                        let cells = observation(sample);
+                        for (position, out) in out.chunks_exact_mut(CONV1).enumerate() {
+                            let (row, col) = (position / conv1.1, position % conv1.1);
+                            let mut sum = *bias1;
+                            for tap in 0..4 {
+                                let cell = (row + tap / 2) * self.cols + col + tap % 2;
+                                for &channel in &cells[cell * raw_channels..(cell + 1) * raw_channels] {
+                                    if channel != NO_CHANNEL {
+                                        let start = (tap * self.channels + usize::from(channel)) * CONV1;
+                                        let weights: &[f32; CONV1] =
+                                            weight1[start..start + CONV1].try_into().expect("conv1 row");
+                                        for (s, w) in sum.iter_mut().zip(weights) {
+                                            *s += w;
+                                        }
+                                    }
+                                }
+                            }
+                            out.copy_from_slice(&sum);
+                        }
                     }
                 }
                 // ReLU then 2x2 max-pool (odd last row/column dropped), as max(0, window max).
@@ -468,16 +620,14 @@ impl FusedNetwork {
                         }
                     }
                     for (o, s) in out.iter_mut().zip(sum) {
-                        *o = s.tanh();
+                        *o = fast_tanh(s);
                     }
                 }
                 ws.embedding.resize(batch * HIDDEN, 0.0);
                 fill_rows(&mut ws.embedding, &parameters[b2..b2 + HIDDEN]);
                 let weight2 = View::transposed(&parameters[w2..b2], HIDDEN);
                 matmul(batch, HIDDEN, HIDDEN, &mut ws.embedding, View::rows(&ws.hidden1, HIDDEN), weight2, true);
-                for v in &mut ws.embedding {
-                    *v = v.tanh();
-                }
+                tanh_in_place(&mut ws.embedding);
             }
         }
         // Heads: Linear weights are [outputs, inputs], so each product reads them transposed.
@@ -491,9 +641,7 @@ impl FusedNetwork {
             fill_rows(hidden, &parameters[b1..b1 + HIDDEN]);
             let weight1 = View::transposed(&parameters[w1..b1], embedding);
             matmul(batch, HIDDEN, embedding, hidden, View::rows(&ws.embedding, embedding), weight1, true);
-            for v in hidden.iter_mut() {
-                *v = v.tanh();
-            }
+            tanh_in_place(hidden);
             out.resize(batch * outputs, 0.0);
             fill_rows(out, &parameters[b2..b2 + outputs]);
             let weight2 = View::transposed(&parameters[w2..b2], HIDDEN);
@@ -504,6 +652,7 @@ impl FusedNetwork {
     /// Gradients of the loss with respect to every parameter (into `grads`, flat, in the
     /// model's order), given its gradients with respect to the logits `[batch, 7]` and values
     /// `[batch]` of the last `forward` (same `inputs`, `samples` and `parameters`).
+    #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
         inputs: &[u16],
@@ -514,6 +663,37 @@ impl FusedNetwork {
         workspace: &mut Workspace,
         grads: &mut [f32],
     ) {
+        let arguments = (inputs, samples, parameters, grad_logits, grad_values);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has the features the function is compiled for.
+                return unsafe { self.backward_avx512(arguments, workspace, grads) };
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: as above.
+                return unsafe { self.backward_avx2(arguments, workspace, grads) };
+            }
+        }
+        self.backward_portable(arguments, workspace, grads)
+    }
+
+    /// `backward` with 512-bit vectors (elementwise loops: the same results).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn backward_avx512(&self, arguments: BackwardArguments, workspace: &mut Workspace, grads: &mut [f32]) {
+        self.backward_portable(arguments, workspace, grads)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn backward_avx2(&self, arguments: BackwardArguments, workspace: &mut Workspace, grads: &mut [f32]) {
+        self.backward_portable(arguments, workspace, grads)
+    }
+
+    #[inline(always)]
+    fn backward_portable(&self, arguments: BackwardArguments, workspace: &mut Workspace, grads: &mut [f32]) {
+        let (inputs, samples, parameters, grad_logits, grad_values) = arguments;
         let batch = samples.len();
         assert_eq!(batch, workspace.batch, "backward after a forward of another batch");
         assert_eq!(grads.len(), self.total, "gradient vector of the wrong length");
@@ -633,7 +813,12 @@ impl FusedNetwork {
                 // window's gradient where it equals the window's maximum and is >= 0.
                 grads[w1..b1 + CONV1].fill(0.0);
                 let raw_channels = self.channel_offsets.len();
+                let cells_per_observation = self.rows * self.cols;
                 let conv1_len = conv1.0 * conv1.1 * CONV1;
+                if let Some(kinds) = self.cell_kinds {
+                    ws.table.clear();
+                    ws.table.resize(4 * kinds * CONV1, 0.0);
+                }
                 let mut bias_grad = [0.0f32; CONV1];
                 for (index, &sample) in samples.iter().enumerate() {
                     let cells = observation(sample);
@@ -648,14 +833,11 @@ impl FusedNetwork {
                             let (r, c) = (row + dy, col + dx);
                             let pre = &maps[(r * conv1.1 + c) * CONV1..][..CONV1];
                             let mut grad = [0.0f32; CONV1];
-                            let mut any = false;
                             for channel in 0..CONV1 {
-                                if pre[channel] >= 0.0 && pre[channel] == maximum[channel] {
-                                    grad[channel] = grad_cell[channel];
-                                    any |= grad_cell[channel] != 0.0;
-                                }
+                                let passes = pre[channel] >= 0.0 && pre[channel] == maximum[channel];
+                                grad[channel] = if passes { grad_cell[channel] } else { 0.0 };
                             }
-                            if !any {
+                            if grad.iter().all(|&g| g == 0.0) {
                                 continue;
                             }
                             for (b, g) in bias_grad.iter_mut().zip(&grad) {
@@ -663,6 +845,14 @@ impl FusedNetwork {
                             }
                             for tap in 0..4 {
                                 let input_cell = (r + tap / 2) * self.cols + c + tap % 2;
+                                if let Some(kinds) = self.cell_kinds {
+                                    let kind = usize::from(ws.kinds[index * cells_per_observation + input_cell]);
+                                    let start = (tap * kinds + kind) * CONV1;
+                                    for (t, g) in ws.table[start..start + CONV1].iter_mut().zip(&grad) {
+                                        *t += g;
+                                    }
+                                    continue;
+                                }
                                 for &channel in &cells[input_cell * raw_channels..(input_cell + 1) * raw_channels] {
                                     if channel != NO_CHANNEL {
                                         let start = w1 + (tap * self.channels + usize::from(channel)) * CONV1;
@@ -670,6 +860,25 @@ impl FusedNetwork {
                                             *w += g;
                                         }
                                     }
+                                }
+                            }
+                        }
+                    }
+                }
+                // With the table: each cell kind's gradient goes to the weight rows it summed.
+                if let Some(kinds) = self.cell_kinds {
+                    let mut channels = vec![NO_CHANNEL; raw_channels];
+                    for kind in 0..kinds {
+                        self.kind_channels(kind, &mut channels);
+                        for tap in 0..4 {
+                            let sums = &ws.table[(tap * kinds + kind) * CONV1..][..CONV1];
+                            if sums.iter().all(|&g| g == 0.0) {
+                                continue;
+                            }
+                            for &channel in channels.iter().filter(|&&c| c != NO_CHANNEL) {
+                                let start = w1 + (tap * self.channels + usize::from(channel)) * CONV1;
+                                for (w, g) in grads[start..start + CONV1].iter_mut().zip(sums) {
+                                    *w += g;
                                 }
                             }
                         }
@@ -994,14 +1203,26 @@ mod tests {
 
     /// Fused gradients against candle's autograd of `ppo.rs`'s loss on one random minibatch;
     /// returns the fused workspace for checks on what the batch exercised.
-    fn compare_with_candle(kind: EncoderKind, spec: StudentSpec, lambda: f64, seed: u64, quantize: bool) -> Workspace {
+    /// `table`: conv 1 on its table of cell kinds (else weight row by weight row).
+    fn compare_with_candle(
+        kind: EncoderKind,
+        spec: StudentSpec,
+        lambda: f64,
+        seed: u64,
+        quantize: bool,
+        table: bool,
+    ) -> Workspace {
         let layout = egocentric();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let model = ActorCritic::new(layout.clone(), kind, seed).expect("model");
         if quantize {
             quantize_first_layer(&model, &mut rng);
         }
-        let network = FusedNetwork::new(&layout, kind, model.parameters()).expect("fused").expect("covered");
+        let mut network = FusedNetwork::new(&layout, kind, model.parameters()).expect("fused").expect("covered");
+        assert_eq!(network.cell_kinds, Some(12 * 7 * 4));
+        if !table {
+            network.cell_kinds = None;
+        }
         let batch_size = 96;
         let raw = random_observations(&layout, batch_size, &mut rng);
         let parameters = network.flatten(model.parameters()).expect("flatten");
@@ -1085,14 +1306,16 @@ mod tests {
     #[test]
     fn cnn_gradients_match_candle_autograd() {
         let spec = StudentSpec::default();
-        compare_with_candle(EncoderKind::Cnn, spec.clone(), 0.7, 11, false);
+        compare_with_candle(EncoderKind::Cnn, spec.clone(), 0.7, 11, false, true);
+        compare_with_candle(EncoderKind::Cnn, spec.clone(), 0.7, 11, false, false);
         // λ = 0: the KL term is reported but adds no gradient.
-        compare_with_candle(EncoderKind::Cnn, StudentSpec { clip_value: false, ..spec }, 0.0, 12, false);
+        compare_with_candle(EncoderKind::Cnn, StudentSpec { clip_value: false, ..spec }, 0.0, 12, false, true);
     }
 
     #[test]
     fn cnn_gradients_match_candle_with_relu_at_zero_and_pool_ties() {
-        let workspace = compare_with_candle(EncoderKind::Cnn, StudentSpec::default(), 2.0, 13, true);
+        compare_with_candle(EncoderKind::Cnn, StudentSpec::default(), 2.0, 13, true, false);
+        let workspace = compare_with_candle(EncoderKind::Cnn, StudentSpec::default(), 2.0, 13, true, true);
         // The batch did exercise both rules: exact zeros before the ReLU, tied maxima in windows.
         let zeros = workspace.conv1.iter().filter(|&&v| v == 0.0).count();
         assert!(zeros > 100, "only {zeros} pre-activations at exactly 0");
@@ -1116,8 +1339,21 @@ mod tests {
     #[test]
     fn mlp_gradients_match_candle_autograd() {
         let spec = StudentSpec { encoder: EncoderKind::Mlp, ..StudentSpec::default() };
-        compare_with_candle(EncoderKind::Mlp, spec.clone(), 0.5, 21, false);
-        compare_with_candle(EncoderKind::Mlp, StudentSpec { clip_value: false, ..spec }, 0.0, 22, false);
+        compare_with_candle(EncoderKind::Mlp, spec.clone(), 0.5, 21, false, true);
+        compare_with_candle(EncoderKind::Mlp, StudentSpec { clip_value: false, ..spec }, 0.0, 22, false, true);
+    }
+
+    #[test]
+    fn fast_tanh_is_within_a_few_ulp_of_libm() {
+        let mut worst = 0.0f32;
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 1e-4;
+            worst = worst.max((fast_tanh(x) - x.tanh()).abs());
+        }
+        assert!(worst < 1e-6, "worst absolute error {worst}");
+        assert_eq!(fast_tanh(50.0), 1.0);
+        assert_eq!(fast_tanh(-50.0), -1.0);
+        assert_eq!(fast_tanh(0.0), 0.0);
     }
 
     #[test]

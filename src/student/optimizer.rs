@@ -94,6 +94,7 @@ impl Adam {
     }
 
     /// PyTorch's update of one parameter: p -= lr / bc1 * m / (sqrt(v / bc2) + eps).
+    #[inline(always)]
     fn step_parameter(constants: &[f32; 7], values: &mut [f32], grads: &[f32], first: &mut [f32], second: &mut [f32]) {
         let [beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, second_correction, eps] = *constants;
         for (((p, &g), m), v) in values.iter_mut().zip(grads).zip(first.iter_mut()).zip(second.iter_mut()) {
@@ -155,11 +156,28 @@ impl Adam {
         for (first, second) in self.first_moments.iter_mut().zip(&mut self.second_moments) {
             let len = first.len();
             let range = offset..offset + len;
-            Self::step_parameter(&constants, &mut values[range.clone()], &grads[range], first, second);
+            step_parameter_fast(&constants, &mut values[range.clone()], &grads[range], first, second);
             offset += len;
         }
         Ok(())
     }
+}
+
+/// `Adam::step_parameter` with wider vectors where the CPU has them (elementwise: the same
+/// results).
+fn step_parameter_fast(constants: &[f32; 7], values: &mut [f32], grads: &[f32], first: &mut [f32], second: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn avx512(constants: &[f32; 7], values: &mut [f32], grads: &[f32], first: &mut [f32], second: &mut [f32]) {
+            Adam::step_parameter(constants, values, grads, first, second)
+        }
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the feature the function is compiled for.
+            return unsafe { avx512(constants, values, grads, first, second) };
+        }
+    }
+    Adam::step_parameter(constants, values, grads, first, second)
 }
 
 /// Scales every gradient so that their global L2 norm is at most `max_norm` (PyTorch's
