@@ -89,6 +89,12 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], a: View, b: View, accum
     }
 }
 
+/// (row, col) of each cell of a `rows x cols` map in row-major order, without a division per cell.
+#[inline(always)]
+fn map_cells(rows: usize, cols: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..rows).flat_map(move |row| (0..cols).map(move |col| (row, col)))
+}
+
 /// Adds each row of `matrix` (`cols` wide) into `sums`.
 #[inline(always)]
 fn add_column_sums(matrix: &[f32], cols: usize, sums: &mut [f32]) {
@@ -131,8 +137,7 @@ fn scatter_patches(patches: &[f32], batch: usize, rows: usize, cols: usize, chan
     let patch_len = 4 * channels;
     let per_map = (rows - 1) * (cols - 1) * patch_len;
     for (map, patches) in maps.chunks_exact_mut(rows * cols * channels).zip(patches.chunks_exact(per_map)) {
-        for (position, patch) in patches.chunks_exact(patch_len).enumerate() {
-            let (row, col) = (position / (cols - 1), position % (cols - 1));
+        for ((row, col), patch) in map_cells(rows - 1, cols - 1).zip(patches.chunks_exact(patch_len)) {
             for dy in 0..2 {
                 let start = ((row + dy) * cols + col) * channels;
                 for (cell, grad) in map[start..start + 2 * channels].iter_mut().zip(&patch[dy * 2 * channels..]) {
@@ -203,6 +208,18 @@ fn tanh_backward(grad: &mut [f32], out: &[f32]) {
 /// `backward`'s inputs: sparse inputs, samples, parameters, gradients of logits and values.
 type BackwardArguments<'a> = (&'a [u16], &'a [u32], &'a [f32], &'a [f32], &'a [f32]);
 
+/// The one-hot channels of a cell kind (`NO_CHANNEL` for "out of range"), into `out`: the
+/// inverse of `FusedNetwork::cell_kind`.
+fn decode_kind(channel_offsets: &[(u16, u16)], kind: usize, out: &mut [u16]) {
+    let mut rest = kind;
+    for (slot, &(start, count)) in out.iter_mut().zip(channel_offsets).rev() {
+        let radix = usize::from(count) + 1;
+        let digit = (rest % radix) as u16;
+        rest /= radix;
+        *slot = if digit == count { NO_CHANNEL } else { start + digit };
+    }
+}
+
 /// The encoder's shapes.
 #[derive(Clone, Debug)]
 enum Body {
@@ -237,6 +254,8 @@ pub struct FusedNetwork {
     /// Distinct cells (every raw channel's value or "out of range") when few enough for conv 1
     /// to run on a table of each cell kind's weight sum per tap; None: it adds weight rows.
     cell_kinds: Option<usize>,
+    /// Each cell kind's one-hot channels (`NO_CHANNEL` for "out of range"), raw channels per kind.
+    kind_channels: Vec<u16>,
     body: Body,
     /// Width of the encoder's output.
     embedding: usize,
@@ -284,6 +303,9 @@ impl FusedNetwork {
         parameters: &[(String, Var)],
     ) -> Result<Option<FusedNetwork>, StudentError> {
         let (rows, cols) = (layout.rows, layout.cols);
+        if layout.cardinalities.is_empty() {
+            return Err(StudentError::Config("an observation layout needs at least one channel".into()));
+        }
         let (body, embedding, encoder_shapes): (Body, usize, Vec<(&str, Vec<usize>)>) = match kind {
             EncoderKind::Llm4Teach => return Ok(None),
             EncoderKind::Cnn => {
@@ -365,12 +387,17 @@ impl FusedNetwork {
         }
         let kinds = layout.cardinalities.iter().try_fold(1usize, |product, &c| product.checked_mul(c + 1));
         let cell_kinds = kinds.filter(|&k| k <= MAX_CELL_KINDS);
+        let mut kind_channels = vec![NO_CHANNEL; cell_kinds.unwrap_or(0) * channel_offsets.len()];
+        for (kind, channels) in kind_channels.chunks_exact_mut(channel_offsets.len().max(1)).enumerate() {
+            decode_kind(&channel_offsets, kind, channels);
+        }
         Ok(Some(FusedNetwork {
             rows,
             cols,
             channel_offsets,
             channels: layout.channels(),
             cell_kinds,
+            kind_channels,
             body,
             embedding,
             offsets,
@@ -435,18 +462,6 @@ impl FusedNetwork {
         kind as u16
     }
 
-    /// The one-hot channels of a cell kind (`NO_CHANNEL` for "out of range"), into `out`.
-    #[inline(always)]
-    fn kind_channels(&self, kind: usize, out: &mut [u16]) {
-        let mut rest = kind;
-        for (slot, &(start, count)) in out.iter_mut().zip(&self.channel_offsets).rev() {
-            let radix = usize::from(count) + 1;
-            let digit = (rest % radix) as u16;
-            rest /= radix;
-            *slot = if digit == count { NO_CHANNEL } else { start + digit };
-        }
-    }
-
     /// Logits and values (into `workspace.logits` / `.values`) of the observations `samples`
     /// picks from `inputs` (from `sparse_inputs`), keeping what the backward needs.
     pub fn forward(&self, inputs: &[u16], samples: &[u32], parameters: &[f32], workspace: &mut Workspace) {
@@ -497,9 +512,7 @@ impl FusedNetwork {
                 if let Some(kinds) = self.cell_kinds {
                     ws.table.clear();
                     ws.table.resize(4 * kinds * CONV1, 0.0);
-                    let mut channels = vec![NO_CHANNEL; raw_channels];
-                    for kind in 0..kinds {
-                        self.kind_channels(kind, &mut channels);
+                    for (kind, channels) in self.kind_channels.chunks_exact(raw_channels).enumerate() {
                         for tap in 0..4 {
                             let row = &mut ws.table[(tap * kinds + kind) * CONV1..][..CONV1];
                             for &channel in channels.iter().filter(|&&c| c != NO_CHANNEL) {
@@ -520,8 +533,7 @@ impl FusedNetwork {
                     for (cell_kinds, out) in
                         ws.kinds.chunks_exact(cells_per_observation).zip(ws.conv1.chunks_exact_mut(map_len))
                     {
-                        for (position, out) in out.chunks_exact_mut(CONV1).enumerate() {
-                            let (row, col) = (position / conv1.1, position % conv1.1);
+                        for ((row, col), out) in map_cells(conv1.0, conv1.1).zip(out.chunks_exact_mut(CONV1)) {
                             let mut sum = *bias1;
                             for tap in 0..4 {
                                 let kind = usize::from(cell_kinds[(row + tap / 2) * self.cols + col + tap % 2]);
@@ -537,8 +549,7 @@ impl FusedNetwork {
                 } else {
                     for (&sample, out) in samples.iter().zip(ws.conv1.chunks_exact_mut(map_len)) {
                         let cells = observation(sample);
-                        for (position, out) in out.chunks_exact_mut(CONV1).enumerate() {
-                            let (row, col) = (position / conv1.1, position % conv1.1);
+                        for ((row, col), out) in map_cells(conv1.0, conv1.1).zip(out.chunks_exact_mut(CONV1)) {
                             let mut sum = *bias1;
                             for tap in 0..4 {
                                 let cell = (row + tap / 2) * self.cols + col + tap % 2;
@@ -564,8 +575,8 @@ impl FusedNetwork {
                     .chunks_exact(conv1.0 * conv1.1 * CONV1)
                     .zip(ws.pooled.chunks_exact_mut(pooled.0 * pooled.1 * CONV1))
                 {
-                    for (cell, out) in out.chunks_exact_mut(CONV1).enumerate() {
-                        let (row, col) = (cell / pooled.1 * 2, cell % pooled.1 * 2);
+                    for ((row, col), out) in map_cells(pooled.0, pooled.1).zip(out.chunks_exact_mut(CONV1)) {
+                        let (row, col) = (row * 2, col * 2);
                         out.fill(0.0);
                         for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
                             let start = ((row + dy) * conv1.1 + col + dx) * CONV1;
@@ -825,8 +836,8 @@ impl FusedNetwork {
                     let maps = &ws.conv1[index * conv1_len..(index + 1) * conv1_len];
                     let maxima = &ws.pooled[index * pooled_len..(index + 1) * pooled_len];
                     let grad_pooled = &ws.grad_b[index * pooled_len..(index + 1) * pooled_len];
-                    for cell in 0..pooled.0 * pooled.1 {
-                        let (row, col) = (cell / pooled.1 * 2, cell % pooled.1 * 2);
+                    for (cell, (row, col)) in map_cells(pooled.0, pooled.1).enumerate() {
+                        let (row, col) = (row * 2, col * 2);
                         let maximum = &maxima[cell * CONV1..(cell + 1) * CONV1];
                         let grad_cell = &grad_pooled[cell * CONV1..(cell + 1) * CONV1];
                         for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
@@ -867,9 +878,7 @@ impl FusedNetwork {
                 }
                 // With the table: each cell kind's gradient goes to the weight rows it summed.
                 if let Some(kinds) = self.cell_kinds {
-                    let mut channels = vec![NO_CHANNEL; raw_channels];
-                    for kind in 0..kinds {
-                        self.kind_channels(kind, &mut channels);
+                    for (kind, channels) in self.kind_channels.chunks_exact(raw_channels).enumerate() {
                         for tap in 0..4 {
                             let sums = &ws.table[(tap * kinds + kind) * CONV1..][..CONV1];
                             if sums.iter().all(|&g| g == 0.0) {
