@@ -54,6 +54,10 @@ struct AppArgs {
     /// The side panel's tab when the app opens (for screenshots).
     #[arg(long, value_parser = ["teacher", "curves", "feedback", "prompt", "run"])]
     tab: Option<String>,
+    /// Race view: the scene also trains without a teacher beside the run (same seed), both
+    /// success curves on one plot (the Run tab turns it on and off too).
+    #[arg(long)]
+    race: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,12 +154,17 @@ struct TeacherArgs {
     /// A GGUF model [default: the scene's, else the default model (`make model`)].
     #[arg(long, value_name = "PATH")]
     model: Option<PathBuf>,
-    /// A prompt template [default: the scene's, else assets/prompts/grid.txt or grid-menu.txt].
+    /// A prompt template [default: the scene's, else the shipped one for the scoring mode and
+    /// description detail, in assets/prompts/].
     #[arg(long, value_name = "FILE")]
     prompt: Option<PathBuf>,
     /// continuation, menu or sample-and-count [default: the scene's].
     #[arg(long)]
     scoring: Option<String>,
+    /// How much of the state the teacher is told: coarse (held and seen objects) or detailed
+    /// (also what is in front and where each object is) [default: the scene's].
+    #[arg(long)]
+    description: Option<String>,
     /// Also generate a short rationale.
     #[arg(long)]
     rationale: bool,
@@ -171,6 +180,7 @@ impl TeacherArgs {
             model: self.model,
             prompt: self.prompt,
             scoring: self.scoring,
+            description: self.description,
             rationale: self.rationale,
             full_vocabulary: self.full_vocabulary,
         }
@@ -197,6 +207,9 @@ enum BenchCommand {
         /// Write every state's prompt as JSON lines (for tools/llama_cpp_peer.py).
         #[arg(long, value_name = "FILE")]
         dump_prompts: Option<PathBuf>,
+        /// Write every state's description, the oracle's option and the teacher's answer as JSON lines.
+        #[arg(long, value_name = "FILE")]
+        answers: Option<PathBuf>,
         #[command(flatten)]
         teacher: TeacherArgs,
     },
@@ -240,6 +253,10 @@ enum BenchCommand {
         /// Also play N episodes with the teacher alone (its own success).
         #[arg(long, value_name = "N", default_value_t = 0)]
         teacher_episodes: usize,
+        /// The student waits for the LLM teacher's advice on each situation it has not been
+        /// advised on yet (LLM4Teach's way; the scene's `teacher.wait_for_advice`).
+        #[arg(long)]
+        wait_for_advice: bool,
     },
     /// Run the app at max speed and report frame times (p50/p95, ms); without a display it
     /// runs under xvfb-run (Mesa's software Vulkan).
@@ -281,6 +298,7 @@ fn open_app(args: AppArgs) -> anyhow::Result<ExitCode> {
         teacher: args.teacher.parse()?,
         bench: None,
         tab: args.tab,
+        race: args.race,
     })
 }
 
@@ -316,16 +334,17 @@ fn main() -> ExitCode {
         Some(Command::Teacher { what: TeacherCommand::Ask { scene, seed, steps, teacher } }) => {
             duet::cli::teacher::ask(&scene, seed, steps, &teacher.overrides())
         }
-        Some(Command::Bench { what: BenchCommand::Teacher { scene, states, seed, cold, dump_prompts, teacher } }) => {
-            duet::cli::teacher::bench_teacher(&duet::cli::teacher::BenchTeacherArgs {
-                scene,
-                states,
-                seed,
-                cold,
-                overrides: teacher.overrides(),
-                dump_prompts,
-            })
-        }
+        Some(Command::Bench {
+            what: BenchCommand::Teacher { scene, states, seed, cold, dump_prompts, answers, teacher },
+        }) => duet::cli::teacher::bench_teacher(&duet::cli::teacher::BenchTeacherArgs {
+            scene,
+            states,
+            seed,
+            cold,
+            overrides: teacher.overrides(),
+            dump_prompts,
+            answers,
+        }),
         Some(Command::Bench { what: BenchCommand::Env { scene, steps, threads, num_envs } }) => {
             duet::cli::bench_env(&scene, steps, threads, num_envs)
         }
@@ -333,7 +352,7 @@ fn main() -> ExitCode {
             duet::cli::bench_train(&scene, frames, &teacher)
         }
         Some(Command::Bench {
-            what: BenchCommand::Learn { scene, frames, seeds, seed, teacher, out, teacher_episodes },
+            what: BenchCommand::Learn { scene, frames, seeds, seed, teacher, out, teacher_episodes, wait_for_advice },
         }) => duet::cli::bench_learn(&duet::cli::BenchLearnArgs {
             scene,
             frames,
@@ -342,6 +361,7 @@ fn main() -> ExitCode {
             teacher,
             out,
             teacher_episodes,
+            wait_for_advice,
         }),
         Some(Command::Bench { what: BenchCommand::Ui { scene, seconds } }) => duet::bench::ui::run(&scene, seconds),
         Some(Command::Train { scene, frames, seed, teacher, out, resume, checkpoint_every, feedback_every }) => {

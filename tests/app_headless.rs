@@ -150,3 +150,31 @@ fn lambda_override_sets_the_weight_of_the_next_updates_and_goes_back_to_the_sche
     assert_ne!(last.lambda, 0.25);
     assert!(!app.world().resource::<TrainingSnapshot>().lambda_overridden);
 }
+
+#[test]
+fn the_race_trains_the_scene_a_second_time_without_a_teacher() {
+    use duet::app::race::{RaceMode, Rival};
+    let mut app = app(TeacherKind::Oracle);
+    app.update();
+    assert!(app.world().get_resource::<Rival>().is_none(), "no race until asked");
+    app.world_mut().resource_mut::<RaceMode>().0 = true;
+    run_until(&mut app, "two updates of each run", |world| {
+        world.resource::<TrainingSnapshot>().updates >= 2
+            && world.get_resource::<Rival>().is_some_and(|rival| rival.records.len() >= 2)
+    });
+    let rival = app.world().resource::<Rival>();
+    assert!(rival.fault.is_none(), "{:?}", rival.fault);
+    // Same scene: as many envs and frames per update; no teacher: no advice at all.
+    let first = &rival.records[0];
+    assert_eq!(first.frames, 4 * 32, "{first:?}");
+    assert!(rival.records.iter().all(|record| record.teacher_coverage == 0.0 && record.teacher_agreement.is_none()));
+    assert_eq!(rival.snapshot.num_envs(), 4);
+    assert_eq!(rival.snapshot.teacher, TeacherKind::None);
+    let history = app.world().resource::<UpdateHistory>();
+    assert!(history.records.iter().all(|record| record.teacher_coverage == 1.0), "the first run keeps the oracle");
+    // Off again: the second run is dropped.
+    app.world_mut().resource_mut::<RaceMode>().0 = false;
+    app.update();
+    app.update();
+    assert!(app.world().get_resource::<Rival>().is_none());
+}

@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use duet::env::grid::Color;
 use duet::env::scene::ScoringMode;
+use duet::env::text::Detail;
 use duet::skills::{Carryable, Item, Target, TeacherOption};
 use duet::teacher::advice::{LlmAdvisor, LlmAdvisorSettings, default_template_path};
 use duet::teacher::advisor::{AdviceRequest, Advisor};
@@ -27,7 +28,7 @@ fn advisor(scoring: ScoringMode) -> Option<LlmAdvisor> {
             return None;
         }
     };
-    let template = PromptTemplate::load(default_template_path(scoring)).expect("the shipped template");
+    let template = PromptTemplate::load(default_template_path(scoring, Detail::Coarse)).expect("the shipped template");
     let settings = LlmAdvisorSettings { scoring, ..LlmAdvisorSettings::new(path) };
     Some(LlmAdvisor::load(settings, &template).expect("the default model loads"))
 }
@@ -42,8 +43,8 @@ fn sees_the_key() -> AdviceRequest {
     AdviceRequest {
         mission: "use the key to open the door and then get to the goal".into(),
         description: "Mission: use the key to open the door and then get to the goal.\n\
-                      You are carrying nothing. In front of you is nothing.\n\
-                      You have seen: a yellow key, near, on the right; a locked yellow door, far, ahead."
+                      You are carrying nothing.\n\
+                      You have seen: a yellow key, a locked yellow door."
             .into(),
         options: vec![
             TeacherOption::Explore,
@@ -75,7 +76,7 @@ fn cached_prefix_and_shared_state_tokens_give_the_cold_answer() {
     let Some(mut advisor) = advisor(ScoringMode::Continuation) else { return };
     let first = sees_the_key();
     let mut second = sees_the_key();
-    second.description = second.description.replace("on the right", "behind on the left");
+    second.description = second.description.replace("door.", "door, the green goal.");
     advisor.advise(&first).expect("first");
     let warm = advisor.advise(&second).expect("second, sharing the first's leading tokens");
     assert!(advisor.last_timing().reused_state_tokens > 10, "{:?}", advisor.last_timing());

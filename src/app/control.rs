@@ -10,6 +10,7 @@ use super::SceneInfo;
 use super::learning_curve::LearningCurve;
 use super::ppo_worker::UpdateWorker;
 use super::prompt_editor::PromptEditor;
+use super::race::RunStarted;
 use super::simulation::{
     AgentMotion, FocusedEnv, LambdaOverride, LiveTrainer, StepOutputs, Wanted, WantedTeacher, advance,
 };
@@ -113,6 +114,7 @@ pub struct RunViews<'w> {
     info: ResMut<'w, SceneInfo>,
     files: ResMut<'w, RunFiles>,
     editor: ResMut<'w, PromptEditor>,
+    started: MessageWriter<'w, RunStarted>,
 }
 
 /// Carries out queued requests while the trainer is home (between updates).
@@ -223,5 +225,6 @@ fn start_run(mut trainer: Trainer, live: &mut LiveTrainer, outputs: &mut StepOut
     views.history.clear();
     *views.learning_curve = LearningCurve::default();
     views.editor.history.clear();
+    views.started.write(RunStarted);
     live.replace(trainer);
 }

@@ -251,7 +251,7 @@ fn update_episode_lines(
     let world = snapshot.world(env);
     let carrying = if world.carrying.is_empty() { "nothing".to_owned() } else { world.carrying.describe() };
     let line =
-        format!("env {}/{}   step {}/{}   carrying", env + 1, snapshot.num_envs(), world.step_count, world.max_steps);
+        format!("env {}/{}  step {}/{}  carrying", env + 1, snapshot.num_envs(), world.step_count, world.max_steps);
     if episode.0 != line {
         episode.0 = line;
     }

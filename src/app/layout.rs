@@ -5,6 +5,7 @@ use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 
 use super::panels::PANEL_WIDTH;
+use super::race::RaceMode;
 use super::simulation::TrainingSnapshot;
 use super::{WINDOW_SIZE, theme};
 
@@ -28,6 +29,8 @@ pub const THUMBNAIL_BORDER: f32 = 2.0;
 pub const MAX_THUMBNAILS: usize = 64;
 /// The focused env takes at most this share of the width.
 const FOCUS_WIDTH_SHARE: f32 = 0.6;
+/// In the race view the two runs' focused envs share the width equally.
+const RACE_FOCUS_WIDTH_SHARE: f32 = 0.5;
 
 /// Sizes of everything that depends on the window and the grid.
 #[derive(Resource, Clone, Copy, Debug, PartialEq)]
@@ -45,16 +48,35 @@ pub struct ViewLayout {
     pub thumbnails: usize,
     /// The learning curve's strip, in logical pixels from the window's top left.
     pub curve: Rect,
+    /// The race view's second focused env, in the mosaic's place: tile side in physical
+    /// pixels (at most the focused env's) and image size in logical pixels.
+    pub rival_tile_px: u32,
+    pub rival_size: Vec2,
 }
 
 impl ViewLayout {
     /// Lays out a `grid` (width, height in cells) of `num_envs` envs in a `window` of that
     /// logical size.
     pub fn compute(window: Vec2, scale_factor: f32, grid: (usize, usize), num_envs: usize) -> ViewLayout {
+        ViewLayout::compute_with_share(window, scale_factor, grid, num_envs, FOCUS_WIDTH_SHARE)
+    }
+
+    /// `compute` for the race view: both runs' focused envs about as large.
+    pub fn compute_race(window: Vec2, scale_factor: f32, grid: (usize, usize), num_envs: usize) -> ViewLayout {
+        ViewLayout::compute_with_share(window, scale_factor, grid, num_envs, RACE_FOCUS_WIDTH_SHARE)
+    }
+
+    fn compute_with_share(
+        window: Vec2,
+        scale_factor: f32,
+        grid: (usize, usize),
+        num_envs: usize,
+        focus_share: f32,
+    ) -> ViewLayout {
         let scale_factor = if scale_factor > 0.0 { scale_factor } else { 1.0 };
         let cells = Vec2::new(grid.0.max(1) as f32, grid.1.max(1) as f32);
         let body = (window - Vec2::new(2.0 * MARGIN, 2.0 * MARGIN + HEADER_HEIGHT + FOOTER_HEIGHT)).max(Vec2::ONE);
-        let focus_room = Vec2::new(body.x * FOCUS_WIDTH_SHARE, body.y - FOCUS_INFO_HEIGHT) - 2.0 * FOCUS_BORDER;
+        let focus_room = Vec2::new(body.x * focus_share, body.y - FOCUS_INFO_HEIGHT) - 2.0 * FOCUS_BORDER;
         let focus_tile_px = whole_tile(focus_room, cells, scale_factor);
         let focus_size = cells * focus_tile_px as f32 / scale_factor;
 
@@ -85,6 +107,8 @@ impl ViewLayout {
             window.y - MARGIN - FOOTER_HEIGHT - CURVE_HEIGHT,
         );
         let curve_max = Vec2::new(curve_min.x + grid_width, window.y - MARGIN - FOOTER_HEIGHT).max(curve_min);
+        let rival_tile_px = whole_tile(mosaic_room - 2.0 * FOCUS_BORDER, cells, scale_factor).min(focus_tile_px);
+        let rival_size = cells * rival_tile_px as f32 / scale_factor;
         ViewLayout {
             scale_factor,
             focus_tile_px,
@@ -94,6 +118,8 @@ impl ViewLayout {
             columns: columns as u16,
             thumbnails,
             curve: Rect::from_corners(curve_min, curve_max),
+            rival_tile_px,
+            rival_size,
         }
     }
 
@@ -136,7 +162,9 @@ impl Plugin for LayoutPlugin {
             let world = snapshot.world(0);
             ((world.width(), world.height()), snapshot.num_envs())
         };
-        app.insert_resource(ViewLayout::compute(views_area(window, 1.0), 1.0, grid, num_envs))
+        let race = app.world().get_resource::<RaceMode>().is_some_and(|race| race.0);
+        let compute = if race { ViewLayout::compute_race } else { ViewLayout::compute };
+        app.insert_resource(compute(views_area(window, 1.0), 1.0, grid, num_envs))
             .add_systems(Startup, spawn_skeleton.in_set(SpawnSkeleton))
             .add_systems(Update, follow_window.in_set(UpdateLayout));
     }
@@ -196,10 +224,12 @@ fn follow_window(
     window: Single<&Window, With<PrimaryWindow>>,
     ui_scale: Res<UiScale>,
     snapshot: Res<TrainingSnapshot>,
+    race: Option<Res<RaceMode>>,
     mut layout: ResMut<ViewLayout>,
 ) {
     let world = snapshot.world(0);
-    let computed = ViewLayout::compute(
+    let compute = if race.is_some_and(|race| race.0) { ViewLayout::compute_race } else { ViewLayout::compute };
+    let computed = compute(
         views_area(window.resolution.size(), ui_scale.0),
         window.resolution.scale_factor() * ui_scale.0,
         (world.width(), world.height()),

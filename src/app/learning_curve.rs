@@ -8,6 +8,7 @@ use egui_plot::{AxisHints, Line, Plot, PlotPoints, VLine};
 use super::layout::ViewLayout;
 use super::ppo_worker::UpdateFinished;
 use super::prompt_editor::PromptEditor;
+use super::race::Rival;
 use super::simulation::TrainingSnapshot;
 use super::theme::{self, egui_color};
 
@@ -58,6 +59,7 @@ fn draw_curve(
     snapshot: Res<TrainingSnapshot>,
     layout: Res<ViewLayout>,
     editor: Res<PromptEditor>,
+    rival: Option<Res<Rival>>,
 ) -> Result {
     let context = contexts.ctx_mut()?;
     let strip = layout.curve;
@@ -74,9 +76,23 @@ fn draw_curve(
                 .inner_margin(PADDING)
                 .show(ui, |ui| {
                     ui.set_width(plot_size.x);
-                    let caption = "success rate (last 100 episodes) vs frames";
-                    ui.label(egui::RichText::new(caption).size(CAPTION_SIZE).color(egui_color(theme::TEXT_DIM)));
-                    Plot::new("success_curve")
+                    let frames_shown = rival.as_ref().map_or(0, |rival| rival.snapshot.frames).max(snapshot.frames);
+                    let caption = |text: &str, color| egui::RichText::new(text).size(CAPTION_SIZE).color(color);
+                    let dim = egui_color(theme::TEXT_DIM);
+                    if rival.is_some() {
+                        // The two lines' names in their colours: a legend would hide part of a curve.
+                        ui.horizontal(|ui| {
+                            ui.spacing_mut().item_spacing.x = 4.0;
+                            ui.label(caption("success (last 100 episodes):", dim));
+                            let teacher = format!("{} teacher", snapshot.teacher.name());
+                            ui.label(caption(&teacher, egui_color(theme::SUCCESS)));
+                            ui.label(caption("vs", dim));
+                            ui.label(caption("none", egui_color(theme::WARNING)));
+                        });
+                    } else {
+                        ui.label(caption("success rate (last 100 episodes) vs frames", dim));
+                    }
+                    let plot = Plot::new("success_curve")
                         .width(plot_size.x)
                         .height(plot_size.y)
                         .allow_drag(false)
@@ -87,28 +103,44 @@ fn draw_curve(
                         .show_background(false)
                         // The axis runs to the frames trained so far, so it grows live.
                         .include_x(0.0)
-                        .include_x(snapshot.frames.max(MIN_FRAMES_SHOWN) as f64)
+                        .include_x(frames_shown.max(MIN_FRAMES_SHOWN) as f64)
                         .include_y(0.0)
                         .include_y(100.0)
                         // Short labels ("64k") fit closer than egui_plot's default spacing allows.
                         .custom_x_axes(vec![
                             AxisHints::new_x().formatter(|mark, _| short_count(mark.value)).label_spacing(36.0..=48.0),
                         ])
-                        .y_axis_formatter(|mark, _| format!("{:.0}%", mark.value))
-                        .show(ui, |plot| {
+                        .y_axis_formatter(|mark, _| format!("{:.0}%", mark.value));
+                    plot.show(ui, |plot| {
+                        let name = match &rival {
+                            Some(_) => format!("{} teacher", snapshot.teacher.name()),
+                            None => "success".to_owned(),
+                        };
+                        plot.line(
+                            Line::new(name, PlotPoints::from(curve.points.clone()))
+                                .color(egui_color(theme::SUCCESS))
+                                .width(2.0),
+                        );
+                        if let Some(rival) = &rival {
+                            let points: Vec<[f64; 2]> = rival
+                                .records
+                                .iter()
+                                .filter_map(|r| r.success_rate.map(|rate| [r.frames as f64, 100.0 * rate]))
+                                .collect();
                             plot.line(
-                                Line::new("success", PlotPoints::from(curve.points.clone()))
-                                    .color(egui_color(theme::SUCCESS))
+                                Line::new("no teacher", PlotPoints::from(points))
+                                    .color(egui_color(theme::WARNING))
                                     .width(2.0),
                             );
-                            for frames in editor.marker_frames() {
-                                plot.vline(
-                                    VLine::new("prompt applied", frames as f64)
-                                        .color(egui_color(theme::WARNING))
-                                        .style(egui_plot::LineStyle::dashed_loose()),
-                                );
-                            }
-                        });
+                        }
+                        for frames in editor.marker_frames() {
+                            plot.vline(
+                                VLine::new("prompt applied", frames as f64)
+                                    .color(egui_color(theme::WARNING))
+                                    .style(egui_plot::LineStyle::dashed_loose()),
+                            );
+                        }
+                    });
                 });
         });
     Ok(())

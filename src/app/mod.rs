@@ -8,7 +8,8 @@
 //! and `flash` draw; `panels` is the egui side panel (teacher, curves, prompt editor, run),
 //! `prompt_editor` its editor's state, `update_history` its curves' data, `feedback_view` the
 //! feedback tab's copy of the student's feedback; `option_overlay` draws the teacher's top
-//! option on the focused env; `headless` builds the simulation side alone for tests; `shortcuts` and
+//! option on the focused env; `race` runs and draws the race view's second run (no teacher);
+//! `headless` builds the simulation side alone for tests; `shortcuts` and
 //! `manual` handle keys; `render_grid` rasterises worlds (`world_image` puts them in Bevy
 //! images); `frame_times` measures frames during updates; `screenshot` serves
 //! `--screenshot`, `bench_ui` serves `duet bench ui`.
@@ -33,6 +34,7 @@ mod option_overlay;
 mod panels;
 mod ppo_worker;
 pub mod prompt_editor;
+pub mod race;
 mod render_grid;
 mod screenshot;
 mod shortcuts;
@@ -84,6 +86,8 @@ pub struct AppOptions {
     /// The side panel's tab at start (`teacher`, `curves`, `feedback`, `prompt`, `run`);
     /// `None`: the teacher tab.
     pub tab: Option<String>,
+    /// Open in the race view: the scene also trains without a teacher, side by side.
+    pub race: bool,
 }
 
 /// Demo mode draws text and panels larger on large screens: the scale is the window's width
@@ -182,7 +186,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
     app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
         .insert_resource(ClearColor(theme::BACKGROUND));
     insert_run(&mut app, trainer, scene, options.out.as_deref(), &scene_dir)?;
-    app.insert_resource(panels::PanelState { tab, ..default() });
+    app.insert_resource(panels::PanelState { tab, ..default() }).insert_resource(race::RaceMode(options.race));
     app.add_plugins((
         simulation::SimulationPlugin { speed },
         ppo_worker::PpoWorkerPlugin,
@@ -199,6 +203,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
         manual::ManualPlugin,
         option_overlay::OptionOverlayPlugin,
     ))
+    .add_plugins((race::RaceSimPlugin, race::RaceViewPlugin))
     // After finished updates are collected (PreUpdate), before the views draw.
     .add_systems(Update, control::run_controls.before(layout::UpdateLayout));
     if options.demo {

@@ -7,6 +7,7 @@ use super::flash::{Flash, FrameColor, tint_overlay};
 use super::layout::{
     MAX_THUMBNAILS, SpawnSkeleton, THUMBNAIL_BORDER, THUMBNAIL_GAP, UpdateLayout, ViewLayout, ViewSlots,
 };
+use super::race::{MosaicContent, RaceMode};
 use super::render_grid::{GridPainter, WorldStyle};
 use super::simulation::{EpisodeEnded, FocusedEnv, Speed, TrainingSnapshot};
 use super::theme;
@@ -59,6 +60,7 @@ fn spawn_mosaic(
     let num_envs = snapshot.num_envs();
     let title = commands
         .spawn((
+            MosaicContent,
             Node { height: px(super::layout::MOSAIC_TITLE_HEIGHT), align_items: AlignItems::Center, ..default() },
             children![(
                 MosaicTitle,
@@ -71,6 +73,7 @@ fn spawn_mosaic(
     let grid = commands
         .spawn((
             ThumbnailGrid,
+            MosaicContent,
             Node { display: Display::Grid, row_gap: px(THUMBNAIL_GAP), column_gap: px(THUMBNAIL_GAP), ..default() },
         ))
         .id();
@@ -174,9 +177,15 @@ fn apply_layout(
 
 fn redraw_thumbnails(
     snapshot: Res<TrainingSnapshot>,
+    race: Res<RaceMode>,
     mut canvas: ResMut<MosaicCanvas>,
     mut images: ResMut<Assets<Image>>,
 ) {
+    // Hidden in a race: drawn again when it shows.
+    if race.0 {
+        canvas.drawn = None;
+        return;
+    }
     if canvas.drawn == Some(snapshot.generation) {
         return;
     }

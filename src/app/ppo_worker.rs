@@ -92,6 +92,17 @@ impl UpdateWorker {
     pub fn start_update(&self, trainer: Box<Trainer>) -> Result<(), Box<Trainer>> {
         self.jobs.send(trainer).map_err(|error| error.0)
     }
+
+    /// Updates that came back since the last call, without waiting: the trainer and the
+    /// update's record, or why it failed (the race view's second run collects its own).
+    pub fn try_finished(&self) -> impl Iterator<Item = (Box<Trainer>, Result<UpdateRecord, String>)> + '_ {
+        self.finished.try_iter().map(|done| (done.trainer, done.result.map_err(|failure| failure.to_string())))
+    }
+
+    /// The worker thread has stopped (it panicked outside an update, or its channel closed).
+    pub fn is_gone(&self) -> bool {
+        self.thread.is_finished()
+    }
 }
 
 /// A PPO update came back from the worker (the record it logged).

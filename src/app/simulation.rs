@@ -34,6 +34,11 @@ impl LiveTrainer {
         LiveTrainer { trainer: SyncCell::new(Some(Box::new(trainer))), episodes_announced }
     }
 
+    /// Hands the trainer out (to the update worker), if it is here.
+    pub fn take(&mut self) -> Option<Box<Trainer>> {
+        self.trainer.get().take()
+    }
+
     /// Takes the trainer back from the update worker.
     pub fn put_back(&mut self, trainer: Box<Trainer>) {
         *self.trainer.get() = Some(trainer);

@@ -38,6 +38,12 @@ pub struct SeedResult {
     pub updates: u64,
     pub episodes: u64,
     pub seconds: f64,
+    /// An LLM teacher's advice computed by its model (its calls), in all and by the time the
+    /// target was reached; None for teachers without a model.
+    pub teacher_calls: Option<u64>,
+    pub teacher_calls_to_target: Option<u64>,
+    /// Fraction of the teacher's lookups its cache answered.
+    pub teacher_cache_hit_rate: Option<f64>,
 }
 
 /// The whole benchmark, printed as one JSON object.
@@ -123,6 +129,7 @@ fn run_seed(
     let mut trainer = Trainer::new(config)?;
     trainer.start_clock();
     let mut frames_to_target = None;
+    let mut teacher_calls_to_target = None;
     let mut last = UpdateRecord::default();
     while trainer.frames() < frames {
         last = trainer.train_one_update()?;
@@ -133,8 +140,10 @@ fn run_seed(
         let window_full = trainer.recent_episodes().len() >= EPISODE_WINDOW;
         if frames_to_target.is_none() && window_full && last.success_rate.is_some_and(|s| s >= SUCCESS_TARGET) {
             frames_to_target = Some(last.frames);
+            teacher_calls_to_target = trainer.teacher().client_stats().map(|stats| stats.computed);
         }
     }
+    let stats = trainer.teacher().client_stats();
     Ok(SeedResult {
         seed,
         frames_to_target,
@@ -144,6 +153,9 @@ fn run_seed(
         updates: trainer.updates(),
         episodes: trainer.episodes(),
         seconds: started.elapsed().as_secs_f64(),
+        teacher_calls: stats.as_ref().map(|stats| stats.computed),
+        teacher_calls_to_target,
+        teacher_cache_hit_rate: stats.as_ref().map(|stats| stats.cache_hit_rate()),
     })
 }
 

@@ -5,13 +5,13 @@
 //! that follows advice sees) and by random actions (the states an early student sees), each
 //! described as the teacher sees them: the agent's fog of war, `env::text`, the legal menu.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
 use crate::env::grid::levels::LevelRng;
 use crate::env::grid::{Action, FogOfWar, GridWorld, Level};
-use crate::env::text::describe;
+use crate::env::text::{Detail, describe_at};
 use crate::skills::{TeacherOption, TrueState, available_options, oracle_advice, oracle_needs_true_state};
 use crate::teacher::advice::LlmAdvisor;
 use crate::teacher::advisor::{AdviceRequest, Advisor, AdvisorError};
@@ -23,8 +23,8 @@ pub struct TeacherState {
     pub oracle_option: TeacherOption,
 }
 
-/// The request and the oracle's option for `world` as seen through `fog`.
-pub fn teacher_state(level: &Level, world: &GridWorld, fog: &FogOfWar) -> TeacherState {
+/// The request (described at `detail`) and the oracle's option for `world` as seen through `fog`.
+pub fn teacher_state(level: &Level, world: &GridWorld, fog: &FogOfWar, detail: Detail) -> TeacherState {
     let oracle_option = if oracle_needs_true_state(level) {
         oracle_advice(world, &TrueState).option
     } else {
@@ -33,7 +33,7 @@ pub fn teacher_state(level: &Level, world: &GridWorld, fog: &FogOfWar) -> Teache
     TeacherState {
         request: AdviceRequest {
             mission: world.mission.clone(),
-            description: describe(world, Some(fog)),
+            description: describe_at(detail, world, Some(fog)),
             options: available_options(world, fog),
         },
         oracle_option,
@@ -56,9 +56,10 @@ pub fn state_after_oracle_steps(level: &Level, seed: u64, steps: usize) -> (Grid
     (world, fog)
 }
 
-/// Up to `count` distinct states (by description and menu) from alternating oracle-driven and
-/// random-action episodes of `level`, starting at episode seed `seed`.
-pub fn sample_states(level: &Level, seed: u64, count: usize) -> Vec<TeacherState> {
+/// Up to `count` distinct states (by description, menu and the oracle's option: a coarse
+/// description may stand for states where the oracle does different things) from alternating
+/// oracle-driven and random-action episodes of `level`, starting at episode seed `seed`.
+pub fn sample_states(level: &Level, seed: u64, count: usize, detail: Detail) -> Vec<TeacherState> {
     let mut rng = LevelRng::new(seed ^ 0x7EAC_4E55);
     let mut states = Vec::new();
     let mut seen = HashSet::new();
@@ -74,8 +75,8 @@ pub fn sample_states(level: &Level, seed: u64, count: usize) -> Vec<TeacherState
         for _ in 0..world.max_steps {
             // Keep about one state in four so one episode does not fill the sample.
             if rng.rand_usize(0, 4) == 0 {
-                let state = teacher_state(level, &world, &fog);
-                let key = (state.request.description.clone(), state.request.options.clone());
+                let state = teacher_state(level, &world, &fog, detail);
+                let key = (state.request.description.clone(), state.request.options.clone(), state.oracle_option);
                 if seen.insert(key) {
                     states.push(state);
                     if states.len() >= count {
@@ -95,6 +96,16 @@ pub fn sample_states(level: &Level, seed: u64, count: usize) -> Vec<TeacherState
         }
     }
     states
+}
+
+/// The teacher's answer in one state (`bench teacher --answers`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TeacherAnswer {
+    pub description: String,
+    pub oracle: String,
+    /// Options with the teacher's probabilities, most likely first.
+    pub advice: Vec<(String, f32)>,
+    pub agrees: bool,
 }
 
 /// What `bench teacher` measured, one JSON object.
@@ -135,6 +146,13 @@ pub struct TeacherBenchResult {
     pub agreement_first_option: f64,
     /// Agreement of a uniform guess (mean of 1 / options).
     pub agreement_chance: f64,
+    /// The best agreement any teacher reading these descriptions could reach: states that read
+    /// alike but where the oracle (which sees the true state) does different things can only
+    /// all agree with one answer.
+    pub agreement_ceiling: f64,
+    /// Per state, what the teacher answered (written by `--answers`, not printed).
+    #[serde(skip)]
+    pub answers: Vec<TeacherAnswer>,
 }
 
 /// Runs the benchmark over `states`: `cold_states` of them with caches dropped first, then
@@ -175,6 +193,7 @@ pub fn bench_teacher(
     let mut chance = 0.0;
     let mut state_tokens = 0usize;
     let mut reused_tokens = 0usize;
+    let mut answers = Vec::with_capacity(states.len());
     for state in states {
         let cpu_start = process_cpu_seconds();
         let advice = advisor.advise(&state.request)?;
@@ -185,7 +204,17 @@ pub fn bench_teacher(
         let timing = advisor.last_timing();
         state_tokens += timing.state_tokens;
         reused_tokens += timing.reused_state_tokens;
-        agreements += usize::from(advice.top_option() == Some(state.oracle_option));
+        let agrees = advice.top_option() == Some(state.oracle_option);
+        agreements += usize::from(agrees);
+        let mut ranked: Vec<(String, f32)> =
+            advice.options.iter().map(TeacherOption::phrase).zip(advice.probabilities.iter().copied()).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        answers.push(TeacherAnswer {
+            description: state.request.description.clone(),
+            oracle: state.oracle_option.phrase(),
+            advice: ranked,
+            agrees,
+        });
         oracle_probability += advice.probability_of(state.oracle_option) as f64;
         first_option_agreements += usize::from(state.request.options.first() == Some(&state.oracle_option));
         chance += 1.0 / state.request.options.len().max(1) as f64;
@@ -217,7 +246,20 @@ pub fn bench_teacher(
         mean_oracle_probability: oracle_probability / count,
         agreement_first_option: first_option_agreements as f64 / count,
         agreement_chance: chance / count,
+        agreement_ceiling: agreement_ceiling(states),
+        answers,
     })
+}
+
+/// The fraction of `states` a teacher answering each distinct request with the oracle option
+/// most common among its states would agree with.
+pub fn agreement_ceiling(states: &[TeacherState]) -> f64 {
+    let mut votes: HashMap<&AdviceRequest, HashMap<TeacherOption, usize>> = HashMap::new();
+    for state in states {
+        *votes.entry(&state.request).or_default().entry(state.oracle_option).or_default() += 1;
+    }
+    let best: usize = votes.values().map(|options| options.values().max().copied().unwrap_or(0)).sum();
+    best as f64 / states.len().max(1) as f64
 }
 
 /// Writes every state's full prompt and options as JSON lines (for tools/llama_cpp_peer.py).
@@ -269,17 +311,35 @@ mod tests {
     }
 
     #[test]
+    fn the_ceiling_counts_states_that_read_alike_once() {
+        let level = Level::from_name("DoorKey-8x8").expect("a level");
+        let (world, fog) = state_after_oracle_steps(&level, 3, 0);
+        let state = teacher_state(&level, &world, &fog, Detail::Coarse);
+        let other = TeacherState { oracle_option: TeacherOption::Drop, ..state.clone() };
+        let mut elsewhere = state.clone();
+        elsewhere.request.description.push_str(" Elsewhere.");
+        assert_eq!(agreement_ceiling(&[state.clone(), other.clone(), elsewhere.clone()]), 2.0 / 3.0);
+        assert_eq!(agreement_ceiling(&[state.clone(), state, other, elsewhere]), 3.0 / 4.0);
+        assert_eq!(agreement_ceiling(&[]), 0.0);
+    }
+
+    #[test]
     fn sampled_states_are_distinct_and_the_oracle_option_is_on_the_menu() {
         let level = Level::from_name("DoorKey-8x8").expect("a level");
-        let states = sample_states(&level, 3, 30);
+        let states = sample_states(&level, 3, 30, Detail::Detailed);
         assert_eq!(states.len(), 30);
         let distinct: HashSet<_> = states.iter().map(|state| state.request.description.clone()).collect();
         assert!(distinct.len() >= 20, "{}", distinct.len());
+        // Coarse descriptions: DoorKey has a handful of situations (held x seen objects).
+        let coarse = sample_states(&level, 3, 200, Detail::Coarse);
+        let distinct: HashSet<_> = coarse.iter().map(|state| state.request.description.clone()).collect();
+        assert!((4..=40).contains(&distinct.len()), "{distinct:#?}");
         for state in &states {
             assert!(state.request.options.contains(&state.oracle_option), "{state:?}");
             assert!(state.request.description.starts_with("Mission: "));
         }
         let (world, fog) = state_after_oracle_steps(&level, 3, 5);
-        assert_eq!(teacher_state(&level, &world, &fog), teacher_state(&level, &world, &fog));
+        let state = teacher_state(&level, &world, &fog, Detail::Coarse);
+        assert_eq!(state, teacher_state(&level, &world, &fog, Detail::Coarse));
     }
 }

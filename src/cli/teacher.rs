@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use crate::bench::teacher::{self as teacher_bench, TeacherState};
 use crate::env::grid::Level;
 use crate::env::scene::{Scene, ScoringMode, TeacherSpec};
+use crate::env::text::Detail;
 use crate::skills::TeacherOption;
 use crate::teacher::advice::{LlmAdvisor, LlmAdvisorSettings, template_for_spec};
 use crate::teacher::advisor::Advisor;
@@ -24,12 +25,22 @@ pub fn parse_scoring(name: &str) -> anyhow::Result<ScoringMode> {
     }
 }
 
+/// `coarse` or `detailed` (`--description`).
+pub fn parse_detail(name: &str) -> anyhow::Result<Detail> {
+    match name.to_ascii_lowercase().as_str() {
+        "coarse" => Ok(Detail::Coarse),
+        "detailed" => Ok(Detail::Detailed),
+        other => bail!("unknown description detail {other:?}; the choices are coarse, detailed"),
+    }
+}
+
 /// Overrides of a scene's teacher section from the command line.
 #[derive(Clone, Debug, Default)]
 pub struct TeacherOverrides {
     pub model: Option<PathBuf>,
     pub prompt: Option<PathBuf>,
     pub scoring: Option<String>,
+    pub description: Option<String>,
     pub rationale: bool,
     /// Continuation scoring over the whole vocabulary (true log-likelihoods) instead of over
     /// the competing option tokens.
@@ -51,6 +62,9 @@ fn scene_teacher(scene_path: &Path, overrides: &TeacherOverrides) -> anyhow::Res
     }
     if let Some(scoring) = &overrides.scoring {
         spec.scoring = parse_scoring(scoring)?;
+    }
+    if let Some(detail) = &overrides.description {
+        spec.description = parse_detail(detail)?;
     }
     spec.rationale |= overrides.rationale;
     Ok((level, scene.seed, spec))
@@ -77,7 +91,7 @@ pub fn ask(
     let (level, scene_seed, spec) = scene_teacher(scene_path, overrides)?;
     let seed = seed.unwrap_or(scene_seed);
     let (world, fog) = teacher_bench::state_after_oracle_steps(&level, seed, steps);
-    let state = teacher_bench::teacher_state(&level, &world, &fog);
+    let state = teacher_bench::teacher_state(&level, &world, &fog, spec.description);
     let load_started = std::time::Instant::now();
     let (mut advisor, prompt_source) = load_advisor(&spec, overrides)?;
     let load_seconds = load_started.elapsed().as_secs_f64();
@@ -129,13 +143,15 @@ pub struct BenchTeacherArgs {
     pub overrides: TeacherOverrides,
     /// Also write every state's prompt as JSON lines (tools/llama_cpp_peer.py reads them).
     pub dump_prompts: Option<PathBuf>,
+    /// Also write every state's description, oracle option and the teacher's answer as JSON lines.
+    pub answers: Option<PathBuf>,
 }
 
 /// `duet bench teacher`: one JSON line (see `bench::teacher::TeacherBenchResult`).
 pub fn bench_teacher(args: &BenchTeacherArgs) -> anyhow::Result<ExitCode> {
     let (level, scene_seed, spec) = scene_teacher(&args.scene, &args.overrides)?;
     let seed = args.seed.unwrap_or(scene_seed);
-    let states: Vec<TeacherState> = teacher_bench::sample_states(&level, seed, args.states);
+    let states: Vec<TeacherState> = teacher_bench::sample_states(&level, seed, args.states, spec.description);
     if states.is_empty() {
         bail!("{}: no states to ask about", args.scene.display());
     }
@@ -145,6 +161,15 @@ pub fn bench_teacher(args: &BenchTeacherArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("{}: cannot write the prompts", path.display()))?;
     }
     let result = teacher_bench::bench_teacher(&mut advisor, &level, &prompt_source, &states, args.cold)?;
+    if let Some(path) = &args.answers {
+        let mut text = String::new();
+        for answer in &result.answers {
+            text.push_str(&serde_json::to_string(answer)?);
+            text.push('\n');
+        }
+        crate::training::checkpoint::write_file_atomically(path, text.as_bytes())
+            .with_context(|| format!("{}: cannot write the answers", path.display()))?;
+    }
     println!("{}", serde_json::to_string(&result)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -279,6 +279,8 @@ pub struct BenchLearnArgs {
     pub teacher: String,
     pub out: Option<PathBuf>,
     pub teacher_episodes: usize,
+    /// The student waits for an LLM teacher's advice on each new situation.
+    pub wait_for_advice: bool,
 }
 
 /// `duet bench learn`: trains one student per seed, prints a progress line per update to
@@ -294,6 +296,7 @@ pub fn bench_learn(args: &BenchLearnArgs) -> anyhow::Result<ExitCode> {
     if let Some(seed) = args.seed {
         scene.seed = seed;
     }
+    scene.teacher.wait_for_advice |= args.wait_for_advice;
     let teacher: TeacherKind = args.teacher.parse()?;
     let config = TrainerConfig::from_scene(&scene, teacher)
         .with_context(|| format!("{}: cannot train on this scene", args.scene.display()))?;

@@ -41,6 +41,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::grid::Level;
 use super::vec_env::ObservationKind;
+use super::text::Detail;
 
 /// How many parallel environments a scene runs when it does not say.
 pub const DEFAULT_NUM_ENVS: usize = 16;
@@ -254,6 +255,13 @@ pub struct TeacherSpec {
     pub length_normalized: bool,
     /// Generate a short rationale with each advice (for display).
     pub rationale: bool,
+    /// How much of the state the description given to the teacher tells (`Coarse`: held and
+    /// seen objects; `Detailed`: also what is in front and where each object is).
+    pub description: Detail,
+    /// Headless runs: the student waits for the teacher's advice on each situation it has not
+    /// been advised on yet (LLM4Teach's way), so every frame of it counts with advice; the app
+    /// never waits.
+    pub wait_for_advice: bool,
 }
 
 impl Default for TeacherSpec {
@@ -266,6 +274,8 @@ impl Default for TeacherSpec {
             temperature: 1.0,
             length_normalized: false,
             rationale: false,
+            description: Detail::Coarse,
+            wait_for_advice: false,
         }
     }
 }

@@ -150,7 +150,52 @@ fn noun(cell: Cell) -> String {
     if cell == Cell::Lava { "lava".to_string() } else { cell.describe() }
 }
 
-/// The full description: mission, what is held, what is right in front, what has been seen.
+/// How much of the state the teacher's description tells.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Detail {
+    /// LLM4Teach's abstraction: the mission, what is held and which objects have been seen (kind,
+    /// color, door state), nothing about where. The options' skills do the navigating, so this is
+    /// all the choice of option needs, and a level has a few dozen such situations, which the
+    /// teacher's cache soon covers.
+    #[default]
+    Coarse,
+    /// Also what is right in front and each object's distance and bearing bucket (thousands of
+    /// situations per level).
+    Detailed,
+}
+
+/// The description at `detail` (see [`describe`] and [`describe_coarse`]).
+pub fn describe_at(detail: Detail, world: &GridWorld, seen: Option<&FogOfWar>) -> String {
+    match detail {
+        Detail::Coarse => describe_coarse(world, seen),
+        Detail::Detailed => describe(world, seen),
+    }
+}
+
+/// The coarse description: mission, what is held, which objects have been seen.
+///
+/// ```text
+/// Mission: use the key to open the door and then get to the goal.
+/// You are carrying nothing.
+/// You have seen: a yellow key, a locked yellow door.
+/// ```
+pub fn describe_coarse(world: &GridWorld, seen: Option<&FogOfWar>) -> String {
+    let carrying = if world.carrying.is_empty() { "nothing".to_string() } else { phrase(world.carrying) };
+    // Alike objects merge across places: the listing names kinds, not positions.
+    let mut kinds: BTreeMap<(u8, u8, String), usize> = BTreeMap::new();
+    for object in seen_objects(world, seen) {
+        *kinds.entry((object.type_index, object.color_index, object.phrase)).or_default() += object.count;
+    }
+    let listing = if kinds.is_empty() {
+        "nothing of interest yet".to_string()
+    } else {
+        kinds.iter().map(|((_, _, noun), &count)| counted(noun, count)).collect::<Vec<_>>().join(", ")
+    };
+    let mission = world.mission.trim_end_matches('.');
+    format!("Mission: {mission}.\nYou are carrying {carrying}.\nYou have seen: {listing}.")
+}
+
+/// The detailed description: mission, what is held, what is right in front, what has been seen.
 ///
 /// ```text
 /// Mission: use the key to open the door and then get to the goal.
@@ -240,6 +285,32 @@ mod tests {
         assert!(text.contains("2 red boxes, far,"), "{text}");
         assert!(text.contains("a locked yellow door"), "{text}");
         assert_eq!(counted("open red door", 1), "an open red door");
+    }
+
+    #[test]
+    fn coarse_text_names_kinds_not_places() {
+        let mut w = door_key_world();
+        w.set(Pos::new(2, 6), Cell::Key(Color::Yellow));
+        w.agent_pos = Pos::new(2, 1);
+        w.agent_dir = 1;
+        let text = describe_coarse(&w, None);
+        assert_eq!(
+            text,
+            "Mission: use the key to open the door and then get to the goal.\nYou are carrying nothing.\n\
+             You have seen: a locked yellow door, 2 yellow keys, the green goal."
+        );
+        w.agent_pos = Pos::new(3, 5);
+        w.agent_dir = 2;
+        assert_eq!(describe_coarse(&w, None), text, "moving and turning keep the coarse text");
+        w.carrying = Cell::Key(Color::Yellow);
+        w.set(Pos::new(2, 6), Cell::Empty);
+        assert!(
+            describe_coarse(&w, None)
+                .contains("carrying a yellow key.\nYou have seen: a locked yellow door, a yellow key,")
+        );
+        let fog = FogOfWar::for_world(&w);
+        assert!(!describe_coarse(&w, Some(&fog)).contains("green goal"), "unseen objects stay out");
+        assert_eq!(describe_at(Detail::Detailed, &w, None), describe(&w, None));
     }
 
     #[test]

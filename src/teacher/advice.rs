@@ -16,6 +16,7 @@ use rand::distr::{Distribution, weighted::WeightedIndex};
 use rand_chacha::ChaCha8Rng;
 
 use crate::env::scene::{ScoringMode, TeacherSpec};
+use crate::env::text::Detail;
 use crate::skills::TeacherOption;
 use crate::teacher::advisor::{AdviceOrigin, AdviceRequest, Advisor, AdvisorError, TeacherAdvice};
 use crate::teacher::llm::{
@@ -97,19 +98,23 @@ impl LlmAdvisorSettings {
     }
 }
 
-/// The shipped template for a scoring mode: the menu mode's examples answer with letters.
-pub fn default_template_path(scoring: ScoringMode) -> PathBuf {
-    match scoring {
-        ScoringMode::Menu => prompts_dir().join("grid-menu.txt"),
-        ScoringMode::Continuation | ScoringMode::SampleAndCount => prompts_dir().join("grid.txt"),
-    }
+/// The shipped template for a scoring mode and description detail: the menu mode's examples
+/// answer with letters, and each template's examples are described as the states will be.
+pub fn default_template_path(scoring: ScoringMode, detail: Detail) -> PathBuf {
+    let name = match (scoring, detail) {
+        (ScoringMode::Menu, Detail::Coarse) => "grid-menu.txt",
+        (ScoringMode::Menu, Detail::Detailed) => "grid-detailed-menu.txt",
+        (ScoringMode::Continuation | ScoringMode::SampleAndCount, Detail::Coarse) => "grid.txt",
+        (ScoringMode::Continuation | ScoringMode::SampleAndCount, Detail::Detailed) => "grid-detailed.txt",
+    };
+    prompts_dir().join(name)
 }
 
 /// The scene's template (`teacher.prompt`), or the shipped default for its scoring mode.
 pub fn template_for_spec(spec: &TeacherSpec) -> Result<PromptTemplate, PromptError> {
     match &spec.prompt {
         Some(path) => PromptTemplate::load(path),
-        None => PromptTemplate::load(default_template_path(spec.scoring)),
+        None => PromptTemplate::load(default_template_path(spec.scoring, spec.description)),
     }
 }
 

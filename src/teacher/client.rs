@@ -423,6 +423,36 @@ impl TeacherClient {
         }
     }
 
+    /// Blocks until every one of `requests` has advice in the cache (from any prompt version)
+    /// or was refused by a worker, at most `timeout`; false when time ran out or every worker
+    /// failed. Queues the requests that are not waiting yet. For headless runs that pace the
+    /// student by the teacher (LLM4Teach's way), never for the app.
+    pub fn wait_for(&mut self, requests: &[AdviceRequest], timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        for request in requests {
+            if self.cache.get(&self.config.model_name, request, self.applied.version).is_none() {
+                self.queue(request);
+            }
+        }
+        loop {
+            self.poll();
+            let answered = |client: &mut TeacherClient, request: &AdviceRequest| {
+                client.refused.contains(request)
+                    || client.cache.get(&client.config.model_name, request, client.applied.version).is_some()
+            };
+            if requests.iter().all(|request| answered(self, request)) {
+                return true;
+            }
+            if matches!(self.health(), ClientHealth::Failed(_)) {
+                return false;
+            }
+            match self.events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(event) => self.handle(event),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+    }
+
     /// Waiting requests dropped because the queue was full.
     pub fn dropped_requests(&self) -> u64 {
         self.dropped_requests

@@ -230,9 +230,11 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// The shipped templates' folder, beside the binary's sources.
+/// The shipped templates' folder: beside the sources the binary was built from, else (a binary
+/// built elsewhere, e.g. in another clone) `assets/prompts` under the working directory.
 pub fn prompts_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets").join("prompts")
+    let built_from = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets").join("prompts");
+    if built_from.is_dir() { built_from } else { PathBuf::from("assets").join("prompts") }
 }
 
 #[cfg(test)]

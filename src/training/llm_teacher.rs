@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::env::grid::{FogOfWar, GridWorld};
 use crate::env::scene::TeacherSpec;
-use crate::env::text::describe;
+use crate::env::text::{Detail, describe_at};
 use crate::env::vec_env::VecEnv;
 use crate::skills::{Knowledge, SkillPlanner, SkillStep, available_options};
 use crate::student::teacher::EpisodeFogs;
@@ -22,6 +22,10 @@ use crate::teacher::worker::AdvisorFactory;
 
 /// How long `duet train` waits for the teacher's model to load (seconds on an idle machine).
 pub const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long a teacher that paces the student (`wait_for_advice`) waits for one step's advice
+/// before letting the student go on without it.
+pub const ADVICE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the LLM teacher could not start.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +55,10 @@ pub fn start(spec: &TeacherSpec) -> Result<LlmTeacher, LlmTeacherError> {
         LlmAdvisor::load(settings.clone(), &load_template).map(|advisor| Box::new(advisor) as Box<dyn Advisor>)
     });
     let config = TeacherClientConfig::new(model_name, spec.workers);
-    Ok(LlmTeacher::new(TeacherClient::spawn(config, factory, template, String::new())?))
+    let mut teacher =
+        LlmTeacher::new(TeacherClient::spawn(config, factory, template, String::new())?, spec.description);
+    teacher.set_wait_for_advice(spec.wait_for_advice);
+    Ok(teacher)
 }
 
 /// Advice from a language model through a `TeacherClient`.
@@ -60,12 +67,30 @@ pub struct LlmTeacher {
     fogs: EpisodeFogs,
     /// Per env, the option advice behind the last `advise` (for the teacher panel).
     advice: Vec<Option<Arc<TeacherAdvice>>>,
+    /// How much of each state the questions describe.
+    detail: Detail,
+    /// Whether `advise` waits for the advice on situations not asked about before.
+    wait_for_advice: bool,
 }
 
 impl LlmTeacher {
-    /// A teacher asking `client` (whose workers may still be loading).
-    pub fn new(client: TeacherClient) -> LlmTeacher {
-        LlmTeacher { client, fogs: EpisodeFogs::default(), advice: Vec::new() }
+    /// A teacher asking `client` (whose workers may still be loading) about states described
+    /// at `detail`.
+    pub fn new(client: TeacherClient, detail: Detail) -> LlmTeacher {
+        LlmTeacher { client, fogs: EpisodeFogs::default(), advice: Vec::new(), detail, wait_for_advice: false }
+    }
+
+    /// How much of each state the questions describe.
+    pub fn detail(&self) -> Detail {
+        self.detail
+    }
+
+    /// Makes `advise` wait (up to `ADVICE_TIMEOUT`) for the advice on situations the teacher
+    /// has no answer for yet, as LLM4Teach's student waits for its LLM: every frame of a new
+    /// situation is then advised, and the LLM's calls are what a run costs beyond frames.
+    /// Headless runs only; the app must never wait.
+    pub fn set_wait_for_advice(&mut self, wait: bool) {
+        self.wait_for_advice = wait;
     }
 
     pub fn client(&self) -> &TeacherClient {
@@ -83,11 +108,11 @@ impl LlmTeacher {
     }
 }
 
-/// The question for the state `world` shows, given what the agent has seen.
-pub fn advice_request(world: &GridWorld, seen: &FogOfWar) -> AdviceRequest {
+/// The question for the state `world` shows, given what the agent has seen, described at `detail`.
+pub fn advice_request(world: &GridWorld, seen: &FogOfWar, detail: Detail) -> AdviceRequest {
     AdviceRequest {
         mission: world.mission.clone(),
-        description: describe(world, Some(seen)),
+        description: describe_at(detail, world, Some(seen)),
         options: available_options(world, seen),
     }
 }
@@ -131,11 +156,29 @@ impl TeacherPolicy for LlmTeacher {
         self.client.poll();
         self.fogs.begin(env);
         self.advice.resize(env.num_envs(), None);
+        let mut unanswered = Vec::new();
         for (index, slot) in advice.iter_mut().enumerate().take(env.num_envs()) {
             let world = env.world(index);
             let seen = self.fogs.observe(env, index);
-            let found = self.client.lookup(&advice_request(world, seen));
+            let request = advice_request(world, seen, self.detail);
+            let found = self.client.lookup(&request);
+            if found.is_none() && self.wait_for_advice {
+                unanswered.push((index, request));
+                continue;
+            }
             *slot = found.as_deref().and_then(|option_advice| action_distribution(option_advice, world, seen));
+            self.advice[index] = found;
+        }
+        if unanswered.is_empty() {
+            return;
+        }
+        let requests: Vec<AdviceRequest> = unanswered.iter().map(|(_, request)| request.clone()).collect();
+        self.client.wait_for(&requests, ADVICE_TIMEOUT);
+        for (index, request) in unanswered {
+            // Observing again in the same step changes nothing (reveal and reset are idempotent).
+            let (world, seen) = (env.world(index), self.fogs.observe(env, index));
+            let found = self.client.lookup(&request);
+            advice[index] = found.as_deref().and_then(|option_advice| action_distribution(option_advice, world, seen));
             self.advice[index] = found;
         }
     }
@@ -251,7 +294,7 @@ mod tests {
         let template = PromptTemplate::parse("{observation}\n{options}", "the test").expect("valid");
         let client = TeacherClient::spawn(TeacherClientConfig::new("preferences", 1), factory, template, String::new())
             .expect("spawn");
-        LlmTeacher::new(client)
+        LlmTeacher::new(client, Detail::Detailed)
     }
 
     /// What the skills say, option by option (not through the shared planner).
@@ -264,6 +307,25 @@ mod tests {
         }
         let total: f32 = distribution.iter().sum();
         (total > 0.0).then(|| distribution.map(|p| p / total))
+    }
+
+    #[test]
+    fn a_pacing_teacher_answers_every_env_at_once() {
+        let level = Level::DoorKey { size: 5 };
+        let mut env = VecEnv::new(VecEnvConfig::new(level, 4, 3));
+        let mut teacher = teacher();
+        teacher.set_wait_for_advice(true);
+        let mut advice = vec![None; 4];
+        for step in 0..30usize {
+            teacher.advise(&env, &mut advice);
+            for (i, advised) in advice.iter().enumerate() {
+                assert!(advised.is_some() || teacher.option_advice(i).is_some(), "step {step} env {i} unanswered");
+            }
+            let actions: Vec<Action> = (0..4).map(|i| Action::from_index((step + i) % 3).expect("action")).collect();
+            env.step(&actions);
+        }
+        let stats = teacher.client_stats().expect("stats");
+        assert!(stats.computed >= 1 && stats.cache_hits > 0, "{stats:?}");
     }
 
     #[test]

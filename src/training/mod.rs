@@ -51,7 +51,11 @@ impl TeacherKind {
             TeacherKind::None => Box::new(NoTeacher),
             TeacherKind::Oracle => Box::new(OracleTeacher::new(level)),
             TeacherKind::Llm => match llm_teacher::start(settings) {
-                Ok(teacher) => Box::new(teacher),
+                Ok(mut teacher) => {
+                    // Built without waiting for the model: the app, which must never wait.
+                    teacher.set_wait_for_advice(false);
+                    Box::new(teacher)
+                }
                 Err(error) => Box::new(llm_teacher::UnavailableTeacher::new(error.to_string())),
             },
         }
@@ -548,7 +552,10 @@ impl Trainer {
         env_config.max_steps = self.config.max_steps;
         env_config.observation = self.config.observation;
         let mut env = VecEnv::new(env_config);
-        let mut teacher = self.config.teacher.build(&self.config.level, &self.config.teacher_settings);
+        // The teacher's own success needs its advice at every step: an LLM teacher is loaded
+        // first and waited for on each new situation.
+        let settings = TeacherSpec { wait_for_advice: true, ..self.config.teacher_settings.clone() };
+        let mut teacher = self.config.teacher.build_loaded(&self.config.level, &settings)?;
         let mut advice = vec![None; env.num_envs()];
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ TEACHER_EVALUATION_SALT);
         let (mut steps, mut unadvised_steps) = (0u64, 0u64);

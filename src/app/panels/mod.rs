@@ -17,6 +17,7 @@ pub use run::{SceneChoices, take_screenshot};
 
 use super::control::{Control, Controls, RunFiles};
 use super::prompt_editor::PromptEditor;
+use super::race::RaceMode;
 use super::simulation::{
     FocusedEnv, LambdaOverride, Speed, TeacherWhenOn, TrainingFault, TrainingSnapshot, WantedTeacher,
 };
@@ -142,6 +143,7 @@ struct PanelOutputs<'w> {
     speed: ResMut<'w, Speed>,
     wanted: ResMut<'w, WantedTeacher>,
     lambda: ResMut<'w, LambdaOverride>,
+    race: ResMut<'w, RaceMode>,
     virtual_time: ResMut<'w, Time<Virtual>>,
 }
 
@@ -190,6 +192,7 @@ fn draw_panel(
                 prompt::show(ui, &mut outputs.editor, &mut outputs.controls, inputs.teacher_view.teacher_name)
             }
             Tab::Run => {
+                run::race_switch(ui, &mut outputs.race, inputs.snapshot.teacher);
                 run::lambda_override(ui, &mut outputs.lambda, &mut outputs.state.lambda_slider, &inputs.snapshot);
                 run::show(
                     ui,

@@ -8,9 +8,11 @@ use bevy::render::view::screenshot::{Screenshot, save_to_disk};
 use bevy_egui::egui;
 
 use super::super::control::{Control, Controls, RunFiles};
+use super::super::race::RaceMode;
 use super::super::simulation::{LambdaOverride, TrainingSnapshot};
 use super::super::theme::{self, egui_color};
 use crate::env::scene::list_scenes;
+use crate::training::TeacherKind;
 
 /// The scene files found in the scene folder, each with its name or its load error.
 #[derive(Resource, Clone, Debug, Default)]
@@ -55,6 +57,20 @@ pub fn take_screenshot(commands: &mut Commands, dir: &str, frames: u64) -> Resul
     let path = dir.join(format!("duet-{frames:09}.png"));
     commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path.clone()));
     Ok(path)
+}
+
+/// The race view on or off: the scene trained a second time without a teacher, side by side.
+pub fn race_switch(ui: &mut egui::Ui, race: &mut RaceMode, teacher: TeacherKind) {
+    heading(ui, "Race");
+    let mut on = race.0;
+    let label = format!("race: {} teacher vs the same without one", teacher.name());
+    if ui
+        .checkbox(&mut on, label)
+        .on_hover_text("the same scene and seed train a second time without a teacher; both success curves")
+        .changed()
+    {
+        race.0 = on;
+    }
 }
 
 /// The largest weight the slider offers: LLM4Teach's schedule starts at 10.
