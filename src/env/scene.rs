@@ -40,8 +40,8 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::grid::Level;
-use super::vec_env::ObservationKind;
 use super::text::Detail;
+use super::vec_env::ObservationKind;
 
 /// How many parallel environments a scene runs when it does not say.
 pub const DEFAULT_NUM_ENVS: usize = 16;
