@@ -277,6 +277,19 @@ mod tests {
     }
 
     #[test]
+    fn the_race_view_gives_both_runs_about_the_same_size() {
+        let area = views_area(Vec2::new(1280.0, 800.0), 1.0);
+        let normal = ViewLayout::compute(area, 1.0, (8, 8), 16);
+        let race = ViewLayout::compute_race(area, 1.0, (8, 8), 16);
+        assert!(race.focus_tile_px < normal.focus_tile_px, "{race:?}");
+        assert!(race.rival_tile_px <= race.focus_tile_px && race.rival_tile_px * 10 >= race.focus_tile_px * 8);
+        let used = 2.0 * MARGIN + race.focus_size.x + race.rival_size.x + 4.0 * FOCUS_BORDER + COLUMN_GAP;
+        assert!(used <= area.x, "{used} > {}: {race:?}", area.x);
+        let rival_height = HEADER_HEIGHT + 2.0 * MARGIN + MOSAIC_TITLE_HEIGHT + race.rival_size.y + 2.0 * FOCUS_BORDER;
+        assert!(rival_height <= race.curve.min.y + MARGIN, "the second run's view ends above the curve: {race:?}");
+    }
+
+    #[test]
     fn tiles_are_whole_physical_pixels_at_any_scale() {
         let layout = ViewLayout::compute(Vec2::new(1280.0, 800.0), 1.5, (19, 19), 3);
         assert_eq!(layout.focus_size * 1.5, Vec2::splat(19.0 * layout.focus_tile_px as f32));
