@@ -22,6 +22,9 @@ pub struct TrainBenchResult {
     pub acting_seconds: f64,
     /// PPO updates.
     pub update_seconds: f64,
+    /// How the student's forward/backward ran: `fused` (hand-fused, the CNN and MLP) or
+    /// `candle` (autograd; LLM4Teach's encoder).
+    pub student_path: &'static str,
     /// Threads candle may use (RAYON_NUM_THREADS; the CLI sets 1 unless told otherwise);
     /// None when unset (one per core).
     pub threads: Option<usize>,
@@ -44,6 +47,7 @@ pub fn train_throughput(config: TrainerConfig, frames: u64) -> Result<TrainBench
         update_seconds += learning.elapsed().as_secs_f64();
     }
     let seconds = started.elapsed().as_secs_f64();
+    let student_path = if trainer.student().is_fused() { "fused" } else { "candle" };
     Ok(TrainBenchResult {
         bench: "train",
         implementation: "duet",
@@ -56,6 +60,7 @@ pub fn train_throughput(config: TrainerConfig, frames: u64) -> Result<TrainBench
         frames_per_sec: trainer.frames() as f64 / seconds.max(1e-9),
         acting_seconds,
         update_seconds,
+        student_path,
         threads: std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()),
     })
 }
@@ -86,5 +91,6 @@ mod tests {
         assert!(result.acting_seconds > 0.0 && result.update_seconds > 0.0);
         assert!(result.acting_seconds + result.update_seconds <= result.seconds);
         assert_eq!(result.level, "Empty-5x5");
+        assert_eq!(result.student_path, "fused");
     }
 }
