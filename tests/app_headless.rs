@@ -178,3 +178,46 @@ fn the_race_trains_the_scene_a_second_time_without_a_teacher() {
     app.update();
     assert!(app.world().get_resource::<Rival>().is_none());
 }
+
+/// The followed option is planned once per step of the focused env: it must stay cheap on
+/// the default grid and the largest presets (DoorKey-16x16, KeyCorridorS3R3), for every option the
+/// oracle advises along its own episodes and for exploring from the start.
+#[test]
+fn planning_the_followed_option_stays_cheap_on_large_grids() {
+    use duet::app::teacher_view::plan_walk;
+    use duet::env::grid::{Action, FogOfWar};
+    use duet::env::vec_env::{VecEnv, VecEnvConfig};
+    use duet::student::{OracleTeacher, TeacherPolicy};
+    for level in ["DoorKey-8x8", "DoorKey-16x16", "KeyCorridorS3R3"] {
+        let level = duet::env::grid::Level::from_name(level).expect("a level name");
+        let mut env = VecEnv::new(VecEnvConfig::new(level.clone(), 1, 5));
+        let mut oracle = OracleTeacher::new(&level);
+        let mut advice = vec![None];
+        let mut fog = FogOfWar::for_world(env.world(0));
+        let (mut plans, mut longest, mut total) = (0u32, Duration::ZERO, Duration::ZERO);
+        for _ in 0..300 {
+            oracle.advise(&env, &mut advice);
+            let world = env.world(0);
+            fog.reveal(world);
+            let option = oracle.option_advice(0).and_then(|advice| advice.top_option()).expect("an option");
+            for (option, seen) in [(option, Some(&fog)), (TeacherOption::Explore, Some(&fog)), (option, None)] {
+                let started = Instant::now();
+                let (path, _) = plan_walk(option, world, seen);
+                let took = started.elapsed();
+                assert!(path.len() <= 64);
+                longest = longest.max(took);
+                total += took;
+                plans += 1;
+            }
+            let probs = advice[0].expect("the oracle advises");
+            let best = (0..probs.len()).max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap_or(0);
+            env.step(&[Action::from_index(best).expect("an action")]);
+            if env.world(0).step_count == 0 {
+                fog = FogOfWar::for_world(env.world(0));
+            }
+        }
+        let mean = total / plans;
+        println!("{level:?}: {plans} plans, mean {mean:?}, longest {longest:?}");
+        assert!(mean < Duration::from_millis(2), "{level:?}: mean {mean:?} per plan");
+    }
+}
