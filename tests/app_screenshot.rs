@@ -1,6 +1,7 @@
 //! The app end to end under Xvfb: `duet --screenshot` saves a PNG of the window that shows the
 //! grid (agent red, goal green) and the side panel; the student trains live; bad scenes fail
-//! early; the prompt editor refuses bad templates and keeps the one in force.
+//! early; the prompt editor refuses bad templates and keeps the one in force; `--race` draws
+//! the second run beside the first.
 
 #![cfg(feature = "app")]
 
@@ -297,4 +298,37 @@ fn the_app_trains_the_student_live() {
     assert_eq!(first.teacher_coverage, 1.0, "with --teacher oracle every sample is advised: {first:?}");
     let all_output = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(all_output.contains("update 1 took"), "the update came back from the worker thread\n{log}");
+}
+
+#[test]
+fn the_race_view_shows_the_second_run_beside_the_first() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shot = dir.path().join("race.png");
+    let mut command = app_under_xvfb(dir.path());
+    command.args(["--teacher", "oracle", "--speed", "max", "--race", "--screenshot"]).arg(&shot).args([
+        "--frames",
+        "30",
+        "--min-updates",
+        "1",
+    ]);
+    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
+    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
+    let status = status.unwrap_or_else(|| panic!("duet did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
+    assert!(status.success(), "duet --race failed ({status})\n{log}");
+    let (width, height, pixels) = read_png(&shot);
+    let amber = |x: usize, y: usize| {
+        let p = &pixels[(y * width as usize + x) * 4..][..3];
+        // theme::WARNING (244, 179, 57): the second run's frame.
+        p[0].abs_diff(244) <= 12 && p[1].abs_diff(179) <= 12 && p[2].abs_diff(57) <= 12
+    };
+    // Between the first run's view (the left half of the views) and the side panel.
+    let views_width = (WINDOW.0 - PANEL_WIDTH) as usize;
+    let count = |xs: std::ops::Range<usize>| {
+        (0..height as usize).flat_map(|y| xs.clone().map(move |x| (x, y))).filter(|&(x, y)| amber(x, y)).count()
+    };
+    let second_run = count(views_width / 2..views_width);
+    assert!(second_run >= 3000, "no amber frame of the second run: {second_run} pixels\n{log}");
+    // Only the teacher's option on the first run's view is amber there (a few dozen pixels);
+    // without --race the right half has none at all.
+    assert!(count(0..views_width / 2) < 1000, "the first run's view should not be framed in amber\n{log}");
 }
