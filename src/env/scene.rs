@@ -236,6 +236,9 @@ pub enum ScoringMode {
     SampleAndCount,
 }
 
+/// The teacher's default softmax temperature over option scores.
+pub const DEFAULT_TEACHER_TEMPERATURE: f64 = 0.25;
+
 /// The LLM teacher's settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default, rename = "Teacher")]
@@ -248,7 +251,9 @@ pub struct TeacherSpec {
     #[serde(deserialize_with = "deserialize_workers")]
     pub workers: usize,
     pub scoring: ScoringMode,
-    /// Softmax temperature over option scores.
+    /// Softmax temperature over option scores (and of sampling in sample-and-count mode).
+    /// Below 1 sharpens the advice, which the student distills better: on SimpleDoorKey the
+    /// default 0.25 took the LLM-taught student to 0.9 success sooner than 1.0 (README).
     #[serde(deserialize_with = "deserialize_temperature")]
     pub temperature: f64,
     /// Divide each option's log-likelihood by its token count before the softmax.
@@ -271,7 +276,7 @@ impl Default for TeacherSpec {
             prompt: None,
             workers: 1,
             scoring: ScoringMode::default(),
-            temperature: 1.0,
+            temperature: DEFAULT_TEACHER_TEMPERATURE,
             length_normalized: false,
             rationale: false,
             description: Detail::Coarse,

@@ -23,7 +23,7 @@ use crate::teacher::llm::{
     Gemma3Model, Gemma3Options, GemmaTokenizer, GgufFile, KvCache, LogitPositions, TreeNormalization,
 };
 use crate::teacher::model_path;
-use crate::teacher::prompt::{PromptError, PromptTemplate, SlotValues, prompts_dir};
+use crate::teacher::prompt::{PromptError, PromptTemplate, Slot, SlotValues, prompts_dir};
 
 /// Letters that label a menu's options (the menu mode needs each to be a single token).
 const MENU_LETTERS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -449,6 +449,12 @@ impl Advisor for LlmAdvisor {
     }
 
     fn set_prompt(&mut self, template: &PromptTemplate, feedback: &str, version: u64) -> Result<(), AdvisorError> {
+        if self.settings.scoring == ScoringMode::Menu && !template.uses(Slot::Options) {
+            return Err(AdvisorError::Prompt(format!(
+                "{}: the menu scoring mode needs the {{options}} slot (its answers are the options' letters)",
+                template.source()
+            )));
+        }
         let previous = (self.template.clone(), self.feedback.clone());
         self.template = template.clone();
         self.feedback = feedback.to_string();

@@ -106,6 +106,9 @@ pub enum AdvisorError {
     PromptTooLong { tokens: usize, limit: usize },
     #[error("{0}")]
     Model(String),
+    /// The template does not suit the advisor (e.g. a lettered menu without `{options}`).
+    #[error("{0}")]
+    Prompt(String),
 }
 
 /// A teacher back end. Each worker thread owns one; it answers one request at a time.

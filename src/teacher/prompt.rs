@@ -24,9 +24,10 @@ pub enum Slot {
 
 impl Slot {
     pub const ALL: [Slot; 5] = [Slot::Mission, Slot::Observation, Slot::Options, Slot::Feedback, Slot::Examples];
-    /// Slots every template must use: without them the model cannot see the state or the
-    /// choices.
-    pub const REQUIRED: [Slot; 2] = [Slot::Observation, Slot::Options];
+    /// Slots every template must use: without it the model cannot see the state. `{options}`
+    /// is optional: continuation scoring scores the legal option phrases themselves (a listing
+    /// costs ~25 tokens per request), while the lettered menu needs it (the advisor checks).
+    pub const REQUIRED: [Slot; 1] = [Slot::Observation];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -274,8 +275,9 @@ mod tests {
 
     #[test]
     fn refuses_missing_required_slots() {
-        let error = PromptTemplate::parse("State: {observation}", "a.txt").unwrap_err();
-        assert_eq!(error.to_string(), "a.txt: the template never uses {options}, which every template needs");
+        let error = PromptTemplate::parse("Options: {options}", "a.txt").unwrap_err();
+        assert_eq!(error.to_string(), "a.txt: the template never uses {observation}, which every template needs");
+        assert!(PromptTemplate::parse("State: {observation}\nAnswer:", "a.txt").is_ok(), "{{options}} is optional");
     }
 
     #[test]
