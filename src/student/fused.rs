@@ -295,7 +295,7 @@ fn relu_backward(grad: &mut [f32], pre: &[f32]) {
 /// libm's `tanhf`, and it vectorises where `tanhf` is one call per element (15% of an update).
 /// Plain multiplies and adds, no fused multiply-add: the result is the same on every CPU.
 #[inline(always)]
-fn fast_tanh(x: f32) -> f32 {
+pub(crate) fn fast_tanh(x: f32) -> f32 {
     const ALPHA: [f32; 7] = [
         4.893_524_6e-3,
         6.372_619_3e-4,
@@ -401,10 +401,17 @@ pub struct Workspace {
     conv2: Vec<f32>,
     patches3: Vec<f32>,
     conv3: Vec<f32>,
-    /// CNN with few cell kinds: conv 1's table of row sums per tap and kind (in the backward,
-    /// their gradients), and each sample's cell kinds.
+    /// CNN with few cell kinds: conv 1's table of row sums per tap and kind, its gradient,
+    /// and each sample's cell kinds.
     table: Vec<f32>,
+    table_grad: Vec<f32>,
     kinds: Vec<u16>,
+    /// The version of the parameters the next `forward` reads, if the caller keeps count
+    /// (acting does: the table is rebuilt only when the parameters changed); None: every
+    /// forward rebuilds it (updates, whose parameters change at every minibatch).
+    pub parameters_version: Option<u64>,
+    /// The version the table was built from.
+    table_version: Option<u64>,
     /// MLP: the first tanh layer; the transposed first weight and its gradient.
     hidden1: Vec<f32>,
     transposed: Vec<f32>,
@@ -636,15 +643,20 @@ impl FusedNetwork {
                 let raw_channels = self.channel_offsets.len();
                 let map_len = conv1.0 * conv1.1 * CONV1;
                 if let Some(kinds) = self.cell_kinds {
-                    ws.table.clear();
-                    ws.table.resize(4 * kinds * CONV1, 0.0);
-                    for (kind, channels) in self.kind_channels.chunks_exact(raw_channels).enumerate() {
-                        for tap in 0..4 {
-                            let row = &mut ws.table[(tap * kinds + kind) * CONV1..][..CONV1];
-                            for &channel in channels.iter().filter(|&&c| c != NO_CHANNEL) {
-                                let start = (tap * self.channels + usize::from(channel)) * CONV1;
-                                for (t, w) in row.iter_mut().zip(&weight1[start..start + CONV1]) {
-                                    *t += w;
+                    // Acting reuses the table while the parameters stay the same.
+                    let current = ws.parameters_version.is_some() && ws.table_version == ws.parameters_version;
+                    ws.table_version = ws.parameters_version;
+                    if !current {
+                        ws.table.clear();
+                        ws.table.resize(4 * kinds * CONV1, 0.0);
+                        for (kind, channels) in self.kind_channels.chunks_exact(raw_channels).enumerate() {
+                            for tap in 0..4 {
+                                let row = &mut ws.table[(tap * kinds + kind) * CONV1..][..CONV1];
+                                for &channel in channels.iter().filter(|&&c| c != NO_CHANNEL) {
+                                    let start = (tap * self.channels + usize::from(channel)) * CONV1;
+                                    for (t, w) in row.iter_mut().zip(&weight1[start..start + CONV1]) {
+                                        *t += w;
+                                    }
                                 }
                             }
                         }
@@ -953,8 +965,8 @@ impl FusedNetwork {
                 let cells_per_observation = self.rows * self.cols;
                 let conv1_len = conv1.0 * conv1.1 * CONV1;
                 if let Some(kinds) = self.cell_kinds {
-                    ws.table.clear();
-                    ws.table.resize(4 * kinds * CONV1, 0.0);
+                    ws.table_grad.clear();
+                    ws.table_grad.resize(4 * kinds * CONV1, 0.0);
                 }
                 let mut bias_grad = [0.0f32; CONV1];
                 for (index, &sample) in samples.iter().enumerate() {
@@ -985,7 +997,7 @@ impl FusedNetwork {
                                 if let Some(kinds) = self.cell_kinds {
                                     let kind = usize::from(ws.kinds[index * cells_per_observation + input_cell]);
                                     let start = (tap * kinds + kind) * CONV1;
-                                    for (t, g) in ws.table[start..start + CONV1].iter_mut().zip(&grad) {
+                                    for (t, g) in ws.table_grad[start..start + CONV1].iter_mut().zip(&grad) {
                                         *t += g;
                                     }
                                     continue;
@@ -1006,7 +1018,7 @@ impl FusedNetwork {
                 if let Some(kinds) = self.cell_kinds {
                     for (kind, channels) in self.kind_channels.chunks_exact(raw_channels).enumerate() {
                         for tap in 0..4 {
-                            let sums = &ws.table[(tap * kinds + kind) * CONV1..][..CONV1];
+                            let sums = &ws.table_grad[(tap * kinds + kind) * CONV1..][..CONV1];
                             if sums.iter().all(|&g| g == 0.0) {
                                 continue;
                             }
@@ -1578,6 +1590,11 @@ mod tests {
             assert!(fused.is_fused() && !reference.is_fused());
             let before = flat_parameters(&fused);
             assert_eq!(before, flat_parameters(&reference));
+            // Acting once first leaves a table of the old parameters in the acting workspace.
+            let raw = &rollout.observations[..8 * layout.raw_len()];
+            let (a, b) = (fused.act(raw).expect("act"), reference.act(raw).expect("act"));
+            assert_close("values before the update", &a.values, &b.values, 1e-4);
+            let before_values = a.values.clone();
             let ours = fused.update(&rollout, &last, 0.5).expect("fused update");
             let theirs = reference.update(&rollout, &last, 0.5).expect("candle update");
             for (name, a, b) in [
@@ -1597,9 +1614,12 @@ mod tests {
             assert!(moved > 1e-3, "{encoder:?}: the update moved nothing");
             assert!(worst <= 2e-5, "{encoder:?}: parameters differ by up to {worst}");
             // Acting reads the updated parameters: both students now agree on values.
-            let raw = &rollout.observations[..8 * layout.raw_len()];
             let (a, b) = (fused.values(raw).expect("values"), reference.values(raw).expect("values"));
             assert_close("values after the update", &a, &b, 1e-4);
+            let (a, b) = (fused.act(raw).expect("act"), reference.act(raw).expect("act"));
+            assert_close("acting values after the update", &a.values, &b.values, 1e-4);
+            let changed = a.values.iter().zip(&before_values).any(|(x, y)| (x - y).abs() > 1e-3);
+            assert!(changed, "acting still sees the old parameters");
             // Checkpointed moments have the parameters' shapes and agree too.
             let (state, reference_state) = (fused.state(), reference.state());
             for (key, tensor) in &state.tensors {

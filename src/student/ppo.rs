@@ -160,7 +160,18 @@ pub struct Student {
 struct FusedStudent {
     network: FusedNetwork,
     parameters: Vec<f32>,
+    /// Counts changes of `parameters`, so that acting rebuilds what it derives from them.
+    version: u64,
     workspace: Workspace,
+    acting: Workspace,
+}
+
+impl FusedStudent {
+    /// Takes new parameter values.
+    fn set_parameters(&mut self, parameters: Vec<f32>) {
+        self.parameters = parameters;
+        self.version += 1;
+    }
 }
 
 impl Student {
@@ -174,7 +185,13 @@ impl Student {
         let fused = match FusedNetwork::new(model.layout(), spec.encoder, model.parameters())? {
             Some(network) => {
                 let parameters = network.flatten(model.parameters())?;
-                Some(FusedStudent { network, parameters, workspace: Workspace::default() })
+                Some(FusedStudent {
+                    network,
+                    parameters,
+                    version: 0,
+                    workspace: Workspace::default(),
+                    acting: Workspace::default(),
+                })
             }
             None => None,
         };
@@ -239,7 +256,8 @@ impl Student {
             var.set(&value)?;
         }
         if let Some(fused) = &mut self.fused {
-            fused.parameters = fused.network.flatten(self.model.parameters())?;
+            let parameters = fused.network.flatten(self.model.parameters())?;
+            fused.set_parameters(parameters);
         }
         self.rng = rng;
         Ok(())
@@ -251,8 +269,9 @@ impl Student {
             Some(fused) => {
                 let inputs = fused.network.sparse_inputs(raw);
                 let samples: Vec<u32> = (0..(raw.len() / self.model.layout().raw_len().max(1)) as u32).collect();
-                fused.network.forward(&inputs, &samples, &fused.parameters, &mut fused.workspace);
-                (fused::log_softmax_rows(&fused.workspace.logits), fused.workspace.values.clone())
+                fused.acting.parameters_version = Some(fused.version);
+                fused.network.forward(&inputs, &samples, &fused.parameters, &mut fused.acting);
+                (fused::log_softmax_rows(&fused.acting.logits), fused.acting.values.clone())
             }
             None => {
                 let (logits, values) = self.model.forward(&self.model.input(raw)?)?;
@@ -420,6 +439,7 @@ impl Student {
                 batches += 1;
             }
         }
+        fused.version += 1;
         let written = fused.network.write_back(&fused.parameters, self.model.parameters());
         self.fused = Some(fused);
         outcome.and(written)?;
@@ -474,7 +494,8 @@ impl Student {
             }
         }
         if let Some(fused) = &mut self.fused {
-            fused.parameters = fused.network.flatten(self.model.parameters())?;
+            let parameters = fused.network.flatten(self.model.parameters())?;
+            fused.set_parameters(parameters);
         }
         Ok(averaged(totals, batches, teacher_kl_total, teacher_kl_batches))
     }
