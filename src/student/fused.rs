@@ -335,7 +335,7 @@ fn tanh_backward(grad: &mut [f32], out: &[f32]) {
 type BackwardArguments<'a> = (&'a [u16], &'a [u32], &'a [f32], &'a [f32], &'a [f32]);
 
 /// The one-hot channels of a cell kind (`NO_CHANNEL` for "out of range"), into `out`: the
-/// inverse of `FusedNetwork::cell_kind`.
+/// inverse of the kinds `FusedNetwork::sparse_inputs` computes.
 fn decode_kind(channel_offsets: &[(u16, u16)], kind: usize, out: &mut [u16]) {
     let mut rest = kind;
     for (slot, &(start, count)) in out.iter_mut().zip(channel_offsets).rev() {
@@ -401,11 +401,9 @@ pub struct Workspace {
     conv2: Vec<f32>,
     patches3: Vec<f32>,
     conv3: Vec<f32>,
-    /// CNN with few cell kinds: conv 1's table of row sums per tap and kind, its gradient,
-    /// and each sample's cell kinds.
+    /// CNN with few cell kinds: conv 1's table of row sums per tap and kind, and its gradient.
     table: Vec<f32>,
     table_grad: Vec<f32>,
-    kinds: Vec<u16>,
     /// The version of the parameters the next `forward` reads, if the caller keeps count
     /// (acting does: the table is rebuilt only when the parameters changed); None: every
     /// forward rebuilds it (updates, whose parameters change at every minibatch).
@@ -519,7 +517,7 @@ impl FusedNetwork {
             return Err(StudentError::Config("too many one-hot channels for the fused network".into()));
         }
         let kinds = layout.cardinalities.iter().try_fold(1usize, |product, &c| product.checked_mul(c + 1));
-        let cell_kinds = kinds.filter(|&k| k <= MAX_CELL_KINDS);
+        let cell_kinds = kinds.filter(|&k| k <= MAX_CELL_KINDS && matches!(body, Body::Cnn { .. }));
         let mut kind_channels = vec![NO_CHANNEL; cell_kinds.unwrap_or(0) * channel_offsets.len()];
         for (kind, channels) in kind_channels.chunks_exact_mut(channel_offsets.len().max(1)).enumerate() {
             decode_kind(&channel_offsets, kind, channels);
@@ -569,13 +567,27 @@ impl FusedNetwork {
         self.rows * self.cols * self.channel_offsets.len()
     }
 
-    /// The one-hot channel of every cell and raw channel of the observations in `raw` (a
-    /// whole number of them), `NO_CHANNEL` where the value is out of range.
+    /// The network's input for the observations in `raw` (a whole number of them): with conv
+    /// 1's table, each cell's kind; otherwise each cell's one-hot channel per raw channel
+    /// (`NO_CHANNEL` where the value is out of range).
     pub fn sparse_inputs(&self, raw: &[u8]) -> Vec<u16> {
         let raw_len = self.raw_len().max(1);
         let whole = raw.len() / raw_len * raw_len;
+        let cells = raw[..whole].chunks_exact(self.channel_offsets.len());
+        if self.cell_kinds.is_some() {
+            // Mixed radix over the raw channels, "out of range" as each channel's last digit.
+            return cells
+                .map(|cell| {
+                    let mut kind = 0u16;
+                    for (&value, &(_, count)) in cell.iter().zip(&self.channel_offsets) {
+                        kind = kind * (count + 1) + u16::from(value).min(count);
+                    }
+                    kind
+                })
+                .collect();
+        }
         let mut out = Vec::with_capacity(whole);
-        for cell in raw[..whole].chunks_exact(self.channel_offsets.len()) {
+        for cell in cells {
             for (&value, &(start, count)) in cell.iter().zip(&self.channel_offsets) {
                 out.push(if u16::from(value) < count { start + u16::from(value) } else { NO_CHANNEL });
             }
@@ -583,16 +595,10 @@ impl FusedNetwork {
         out
     }
 
-    /// A cell's kind (mixed radix over its raw channels, "out of range" as the last digit),
-    /// from its sparse channels.
-    #[inline(always)]
-    fn cell_kind(&self, channels: &[u16]) -> u16 {
-        let mut kind = 0usize;
-        for (&channel, &(start, count)) in channels.iter().zip(&self.channel_offsets) {
-            let digit = if channel == NO_CHANNEL { count } else { channel - start };
-            kind = kind * (usize::from(count) + 1) + usize::from(digit);
-        }
-        kind as u16
+    /// Entries of `sparse_inputs` per observation.
+    fn input_len(&self) -> usize {
+        let cells = self.rows * self.cols;
+        if self.cell_kinds.is_some() { cells } else { cells * self.channel_offsets.len() }
     }
 
     /// Logits and values (into `workspace.logits` / `.values`) of the observations `samples`
@@ -629,7 +635,7 @@ impl FusedNetwork {
     fn forward_portable(&self, inputs: &[u16], samples: &[u32], parameters: &[f32], workspace: &mut Workspace) {
         let batch = samples.len();
         workspace.batch = batch;
-        let per_observation = self.rows * self.cols * self.channel_offsets.len();
+        let per_observation = self.input_len();
         let observation = |sample: u32| &inputs[sample as usize * per_observation..][..per_observation];
         let ws = workspace;
         match self.body {
@@ -661,16 +667,8 @@ impl FusedNetwork {
                             }
                         }
                     }
-                    let cells_per_observation = self.rows * self.cols;
-                    ws.kinds.clear();
-                    for &sample in samples {
-                        for cell in observation(sample).chunks_exact(raw_channels) {
-                            ws.kinds.push(self.cell_kind(cell));
-                        }
-                    }
-                    for (cell_kinds, out) in
-                        ws.kinds.chunks_exact(cells_per_observation).zip(ws.conv1.chunks_exact_mut(map_len))
-                    {
+                    for (&sample, out) in samples.iter().zip(ws.conv1.chunks_exact_mut(map_len)) {
+                        let cell_kinds = observation(sample);
                         for ((row, col), out) in map_cells(conv1.0, conv1.1).zip(out.chunks_exact_mut(CONV1)) {
                             let mut sum = *bias1;
                             for tap in 0..4 {
@@ -899,7 +897,7 @@ impl FusedNetwork {
                 head > 0,
             );
         }
-        let per_observation = self.rows * self.cols * self.channel_offsets.len();
+        let per_observation = self.input_len();
         let observation = |sample: u32| &inputs[sample as usize * per_observation..][..per_observation];
         match self.body {
             Body::Cnn { conv1, pooled, conv2, conv3 } => {
@@ -962,7 +960,6 @@ impl FusedNetwork {
                 // window's gradient where it equals the window's maximum and is >= 0.
                 grads[w1..b1 + CONV1].fill(0.0);
                 let raw_channels = self.channel_offsets.len();
-                let cells_per_observation = self.rows * self.cols;
                 let conv1_len = conv1.0 * conv1.1 * CONV1;
                 if let Some(kinds) = self.cell_kinds {
                     ws.table_grad.clear();
@@ -995,7 +992,7 @@ impl FusedNetwork {
                             for tap in 0..4 {
                                 let input_cell = (r + tap / 2) * self.cols + c + tap % 2;
                                 if let Some(kinds) = self.cell_kinds {
-                                    let kind = usize::from(ws.kinds[index * cells_per_observation + input_cell]);
+                                    let kind = usize::from(cells[input_cell]);
                                     let start = (tap * kinds + kind) * CONV1;
                                     for (t, g) in ws.table_grad[start..start + CONV1].iter_mut().zip(&grad) {
                                         *t += g;
@@ -1366,7 +1363,8 @@ mod tests {
             quantize_first_layer(&model, &mut rng);
         }
         let mut network = FusedNetwork::new(&layout, kind, model.parameters()).expect("fused").expect("covered");
-        assert_eq!(network.cell_kinds, Some(12 * 7 * 4));
+        let expected_kinds = (kind == EncoderKind::Cnn).then_some(12 * 7 * 4);
+        assert_eq!(network.cell_kinds, expected_kinds);
         if !table {
             network.cell_kinds = None;
         }
