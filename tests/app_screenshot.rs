@@ -125,6 +125,19 @@ fn screenshot_of_the_default_scene_shows_the_grid() {
     let goal_green = count(|&[r, g, b]| g > 200 && r < 100 && b < 100);
     assert!(agent_red >= 200, "too little agent red: {agent_red} pixels\n{log}");
     assert!(goal_green >= 1000, "too little goal green: {goal_green} pixels\n{log}");
+    // Every thumbnail shows its goal: green in the mosaic's column below its first row too
+    // (a broken grid layout once left one row of four, cut off by the panel).
+    let mosaic_green = (220..height as usize)
+        .flat_map(|y| (540..(WINDOW.0 - PANEL_WIDTH) as usize).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let [r, g, b] = rgb[y * width as usize + x];
+            g > 200 && r < 100 && b < 100
+        })
+        .count();
+    assert!(
+        mosaic_green >= 400,
+        "thumbnails missing below the mosaic's first row: {mosaic_green} green pixels\n{log}"
+    );
     let mut distinct = rgb.clone();
     distinct.sort_unstable();
     distinct.dedup();

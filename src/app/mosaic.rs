@@ -60,7 +60,7 @@ fn spawn_mosaic(
     let num_envs = snapshot.num_envs();
     let title = commands
         .spawn((
-            MosaicContent,
+            MosaicContent(Display::Flex),
             Node { height: px(super::layout::MOSAIC_TITLE_HEIGHT), align_items: AlignItems::Center, ..default() },
             children![(
                 MosaicTitle,
@@ -73,7 +73,7 @@ fn spawn_mosaic(
     let grid = commands
         .spawn((
             ThumbnailGrid,
-            MosaicContent,
+            MosaicContent(Display::Grid),
             Node { display: Display::Grid, row_gap: px(THUMBNAIL_GAP), column_gap: px(THUMBNAIL_GAP), ..default() },
         ))
         .id();

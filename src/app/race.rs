@@ -186,9 +186,10 @@ fn collect_rival(rival: Option<ResMut<Rival>>) {
     }
 }
 
-/// Marks what the mosaic column shows when there is no race (the mosaic hides in a race).
+/// Marks what the mosaic column shows when there is no race, with the display it has then
+/// (its grid lays out as a grid): hidden in a race, restored after.
 #[derive(Component)]
-pub struct MosaicContent;
+pub struct MosaicContent(pub Display);
 
 /// The race view's column: a title, the second run's numbers, its focused env.
 #[derive(Component)]
@@ -266,17 +267,15 @@ fn spawn_race_view(mut commands: Commands, slots: Res<ViewSlots>, mut images: Re
 fn show_race_or_mosaic(
     race: Res<RaceMode>,
     mut column: Single<&mut Node, (With<RaceColumn>, Without<MosaicContent>)>,
-    mut mosaic: Query<&mut Node, (With<MosaicContent>, Without<RaceColumn>)>,
+    mut mosaic: Query<(&MosaicContent, &mut Node), Without<RaceColumn>>,
     mut canvas: ResMut<RivalCanvas>,
 ) {
     if !race.is_changed() {
         return;
     }
-    let (race_display, mosaic_display) =
-        if race.0 { (Display::Flex, Display::None) } else { (Display::None, Display::Flex) };
-    column.display = race_display;
-    for mut node in &mut mosaic {
-        node.display = mosaic_display;
+    column.display = if race.0 { Display::Flex } else { Display::None };
+    for (MosaicContent(shown), mut node) in &mut mosaic {
+        node.display = if race.0 { Display::None } else { *shown };
     }
     canvas.drawn = None;
 }

@@ -18,6 +18,17 @@ const SITUATIONS_SHOWN: usize = 5;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FeedbackChoice {
     pub show_all: bool,
+    pub order: SituationOrder,
+}
+
+/// How the situations are listed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SituationOrder {
+    /// Where the student followed advice most: the numbers the teacher hears most about.
+    #[default]
+    MostFollowed,
+    /// Lowest share of won episodes first: where the advice led nowhere.
+    WorstFirst,
 }
 
 pub fn show(
@@ -68,12 +79,27 @@ const COLUMNS: [f32; 5] = [160.0, 48.0, 52.0, 44.0, 48.0];
 fn outcome_table(ui: &mut egui::Ui, choice: &mut FeedbackChoice, view: &FeedbackView) {
     let dim = egui_color(theme::TEXT_DIM);
     ui.horizontal(|ui| {
+        ui.label(egui::RichText::new("order:").small().color(dim));
+        ui.selectable_value(&mut choice.order, SituationOrder::MostFollowed, "most followed");
+        ui.selectable_value(&mut choice.order, SituationOrder::WorstFirst, "least won first");
+    });
+    ui.horizontal(|ui| {
         for (header, width) in ["option", "followed", "reached", "won", "reward"].into_iter().zip(COLUMNS) {
             cell(ui, width, egui::RichText::new(header).small().color(dim));
         }
     });
     let shown = if choice.show_all { view.situations.len() } else { SITUATIONS_SHOWN.min(view.situations.len()) };
-    for situation in view.situations.iter().take(shown) {
+    // The copy is kept most followed first; the other order is a sort of a few dozen indices.
+    let mut order: Vec<usize> = (0..view.situations.len()).collect();
+    if choice.order == SituationOrder::WorstFirst {
+        let won_share = |index: usize| {
+            let situation = &view.situations[index];
+            let won: u32 = situation.rows.iter().map(|row| row.counts.won).sum();
+            f64::from(won) / f64::from(situation.followed.max(1))
+        };
+        order.sort_by(|&a, &b| won_share(a).total_cmp(&won_share(b)).then(a.cmp(&b)));
+    }
+    for situation in order.into_iter().take(shown).map(|index| &view.situations[index]) {
         ui.add_space(2.0);
         ui.label(
             egui::RichText::new(format!("{} ({}x)", situation.label, situation.followed))
