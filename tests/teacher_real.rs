@@ -44,7 +44,7 @@ fn sees_the_key() -> AdviceRequest {
         mission: "use the key to open the door and then get to the goal".into(),
         description: "Mission: use the key to open the door and then get to the goal.\n\
                       You are carrying nothing.\n\
-                      You have seen: a yellow key, a locked yellow door."
+                      You have seen: a locked yellow door, a yellow key."
             .into(),
         options: vec![
             TeacherOption::Explore,

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 
+use super::geglu::gelu_tanh_times;
 use super::gguf::{GgufError, GgufFile};
 use super::kv_cache::KvCache;
 use super::rope::RopeTable;
@@ -613,9 +614,9 @@ impl Gemma3Model {
         let attended = self.attention(layer, index, &attention_input, cos, sin, mask, cache)?;
         let hidden = (hidden + self.rms_norm(&attended, &layer.post_attention_norm)?)?;
         let feed_forward_input = self.rms_norm(&hidden, &layer.feed_forward_norm)?;
-        let gate = linear(&feed_forward_input, &layer.gate)?.gelu()?;
+        let gate = linear(&feed_forward_input, &layer.gate)?;
         let up = linear(&feed_forward_input, &layer.up)?;
-        let fed_forward = linear(&(gate * up)?, &layer.down)?;
+        let fed_forward = linear(&gelu_tanh_times(&gate, &up)?, &layer.down)?;
         hidden + self.rms_norm(&fed_forward, &layer.post_feed_forward_norm)?
     }
 

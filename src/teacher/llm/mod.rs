@@ -2,6 +2,7 @@
 //! the tokenizer rebuilt from the GGUF's own vocabulary, and the Gemma 3 transformer.
 
 pub mod gemma3;
+pub mod geglu;
 pub mod gguf;
 pub mod kv_cache;
 pub mod rope;
