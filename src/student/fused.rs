@@ -63,7 +63,7 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], a: View, b: View, accum
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if n % 16 == 0 && std::is_x86_feature_detected!("avx512f") {
+    if n.is_multiple_of(16) && std::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F; the bounds were checked above.
         unsafe { avx512::matmul(m, n, k, dst, a, b, accumulate) };
         return;
@@ -301,8 +301,8 @@ pub(crate) fn fast_tanh(x: f32) -> f32 {
         6.372_619_3e-4,
         1.485_722_4e-5,
         5.122_297e-8,
-        -8.604_671_5e-11,
-        2.000_187_9e-13,
+        -8.604_672e-11,
+        2.000_188e-13,
         -2.760_768_5e-16,
     ];
     const BETA: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347_1e-4, 1.198_258_4e-6];
