@@ -218,6 +218,7 @@ fn planning_the_followed_option_stays_cheap_on_large_grids() {
         }
         let mean = total / plans;
         println!("{level:?}: {plans} plans, mean {mean:?}, longest {longest:?}");
-        assert!(mean < Duration::from_millis(2), "{level:?}: mean {mean:?} per plan");
+        // Well under a frame (60-100 ms here), with room for a loaded machine running tests in parallel.
+        assert!(mean < Duration::from_millis(5), "{level:?}: mean {mean:?} per plan");
     }
 }

@@ -39,7 +39,7 @@ fn shortcut_keys(
         controls.request(Control::Step);
     }
     if keys.just_pressed(KeyCode::KeyF) {
-        let shown = snapshot.num_envs().min(super::layout::MAX_THUMBNAILS).max(1);
+        let shown = snapshot.num_envs().clamp(1, super::layout::MAX_THUMBNAILS);
         focus.0 = (focus.0 + 1) % shown;
     }
     if keys.just_pressed(KeyCode::KeyS) {

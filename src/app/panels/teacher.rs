@@ -12,16 +12,16 @@ pub fn show(ui: &mut egui::Ui, view: &TeacherView, snapshot: &TrainingSnapshot) 
     let dim = egui_color(theme::TEXT_DIM);
     // A teacher whose workers never answered and keep failing (no model, a corrupt file):
     // say so first, in full, with how to fix it; training goes on without advice.
-    if let Some(stats) = view.stats.as_ref().filter(|stats| stats.computed == 0) {
-        if let Some(error) = &stats.last_error {
-            ui.add_space(6.0);
-            super::failure_banner(
-                ui,
-                "The teacher is not running",
-                error,
-                "The student trains without advice meanwhile; the worker keeps retrying.",
-            );
-        }
+    if let Some(stats) = view.stats.as_ref().filter(|stats| stats.computed == 0)
+        && let Some(error) = &stats.last_error
+    {
+        ui.add_space(6.0);
+        super::failure_banner(
+            ui,
+            "The teacher is not running",
+            error,
+            "The student trains without advice meanwhile; the worker keeps retrying.",
+        );
     }
     section(ui, &format!("Env {} as the teacher reads it", view.env + 1));
     egui::Frame::new().fill(egui_color(theme::BACKGROUND)).corner_radius(4.0).inner_margin(8.0).show(ui, |ui| {
