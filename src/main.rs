@@ -165,6 +165,9 @@ struct TeacherArgs {
     /// (also what is in front and where each object is) [default: the scene's].
     #[arg(long)]
     description: Option<String>,
+    /// A text file for the prompt's {feedback} slot (e.g. a run's seed-S/feedback.txt).
+    #[arg(long, value_name = "FILE")]
+    feedback: Option<PathBuf>,
     /// Also generate a short rationale.
     #[arg(long)]
     rationale: bool,
@@ -181,6 +184,7 @@ impl TeacherArgs {
             prompt: self.prompt,
             scoring: self.scoring,
             description: self.description,
+            feedback: self.feedback,
             rationale: self.rationale,
             full_vocabulary: self.full_vocabulary,
         }
@@ -257,6 +261,10 @@ enum BenchCommand {
         /// advised on yet (LLM4Teach's way; the scene's `teacher.wait_for_advice`).
         #[arg(long)]
         wait_for_advice: bool,
+        /// Updates between refreshes of the feedback in the teacher's prompt (0: no feedback);
+        /// each seed's last feedback goes to DIR/seed-S/feedback.txt.
+        #[arg(long, value_name = "N", default_value_t = duet::training::FEEDBACK_EVERY_UPDATES)]
+        feedback_every: u64,
     },
     /// Run the app at max speed and report frame times (p50/p95, ms); without a display it
     /// runs under xvfb-run (Mesa's software Vulkan).
@@ -352,7 +360,18 @@ fn main() -> ExitCode {
             duet::cli::bench_train(&scene, frames, &teacher)
         }
         Some(Command::Bench {
-            what: BenchCommand::Learn { scene, frames, seeds, seed, teacher, out, teacher_episodes, wait_for_advice },
+            what:
+                BenchCommand::Learn {
+                    scene,
+                    frames,
+                    seeds,
+                    seed,
+                    teacher,
+                    out,
+                    teacher_episodes,
+                    wait_for_advice,
+                    feedback_every,
+                },
         }) => duet::cli::bench_learn(&duet::cli::BenchLearnArgs {
             scene,
             frames,
@@ -362,6 +381,7 @@ fn main() -> ExitCode {
             out,
             teacher_episodes,
             wait_for_advice,
+            feedback_every,
         }),
         Some(Command::Bench { what: BenchCommand::Ui { scene, seconds } }) => duet::bench::ui::run(&scene, seconds),
         Some(Command::Train { scene, frames, seed, teacher, out, resume, checkpoint_every, feedback_every }) => {

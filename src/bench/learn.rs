@@ -22,6 +22,8 @@ pub struct LearnBenchConfig {
     pub out: Option<PathBuf>,
     /// Episodes the teacher plays alone (0: not measured).
     pub teacher_episodes: usize,
+    /// Updates between refreshes of the teacher prompt's feedback (0: no feedback).
+    pub feedback_every: u64,
 }
 
 /// One seed's run.
@@ -114,6 +116,7 @@ fn run_seed(
     mut config: TrainerConfig,
     seed: u64,
     frames: u64,
+    feedback_every: u64,
     log_dir: Option<&Path>,
     on_update: &mut dyn FnMut(u64, &UpdateRecord),
 ) -> Result<SeedResult, LearnBenchError> {
@@ -127,6 +130,7 @@ fn run_seed(
     };
     let started = Instant::now();
     let mut trainer = Trainer::new(config)?;
+    trainer.set_feedback_every(feedback_every);
     trainer.start_clock();
     let mut frames_to_target = None;
     let mut teacher_calls_to_target = None;
@@ -144,6 +148,12 @@ fn run_seed(
         }
     }
     let stats = trainer.teacher().client_stats();
+    if let Some(dir) = log_dir {
+        // What the student last told the teacher (`bench teacher --feedback` replays it).
+        let path = dir.join("feedback.txt");
+        write_file_atomically(&path, trainer.feedback_sent().as_bytes())
+            .map_err(|error| LearnBenchError::Io { path, error })?;
+    }
     Ok(SeedResult {
         seed,
         frames_to_target,
@@ -168,7 +178,14 @@ pub fn learn(
     for offset in 0..bench.seeds {
         let seed = bench.config.seed.wrapping_add(offset);
         let log_dir = bench.out.as_ref().map(|out| out.join(format!("seed-{seed}")));
-        runs.push(run_seed(bench.config.clone(), seed, bench.frames, log_dir.as_deref(), on_update)?);
+        runs.push(run_seed(
+            bench.config.clone(),
+            seed,
+            bench.frames,
+            bench.feedback_every,
+            log_dir.as_deref(),
+            on_update,
+        )?);
     }
     let teacher_alone = if bench.teacher_episodes > 0 && bench.config.teacher != TeacherKind::None {
         let trainer = Trainer::new(bench.config.clone())?;
@@ -230,8 +247,14 @@ mod tests {
             teacher: TeacherKind::Oracle,
             teacher_settings: Default::default(),
         };
-        let bench =
-            LearnBenchConfig { config, frames: 1000, seeds: 2, out: Some(dir.path().to_owned()), teacher_episodes: 20 };
+        let bench = LearnBenchConfig {
+            config,
+            frames: 1000,
+            seeds: 2,
+            out: Some(dir.path().to_owned()),
+            teacher_episodes: 20,
+            feedback_every: crate::training::FEEDBACK_EVERY_UPDATES,
+        };
         let mut updates = 0;
         let result = learn(&bench, &mut |_, _| updates += 1).expect("bench");
         assert_eq!(result.runs.iter().map(|r| r.seed).collect::<Vec<_>>(), vec![7, 8]);

@@ -41,6 +41,8 @@ pub struct TeacherOverrides {
     pub prompt: Option<PathBuf>,
     pub scoring: Option<String>,
     pub description: Option<String>,
+    /// A file whose text goes in the prompt's `{feedback}` slot (e.g. a run's feedback.txt).
+    pub feedback: Option<PathBuf>,
     pub rationale: bool,
     /// Continuation scoring over the whole vocabulary (true log-likelihoods) instead of over
     /// the competing option tokens.
@@ -76,7 +78,14 @@ fn load_advisor(spec: &TeacherSpec, overrides: &TeacherOverrides) -> anyhow::Res
     if overrides.full_vocabulary {
         settings.normalization = TreeNormalization::Vocabulary;
     }
-    let advisor = LlmAdvisor::load(settings, &template)?;
+    let mut advisor = LlmAdvisor::load(settings, &template)?;
+    if let Some(path) = &overrides.feedback {
+        let feedback = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read the feedback text", path.display()))?;
+        advisor
+            .set_prompt(&template, &feedback, 1)
+            .with_context(|| format!("{}: the prompt with this feedback was refused", path.display()))?;
+    }
     Ok((advisor, template.source().to_string()))
 }
 

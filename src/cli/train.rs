@@ -281,6 +281,8 @@ pub struct BenchLearnArgs {
     pub teacher_episodes: usize,
     /// The student waits for an LLM teacher's advice on each new situation.
     pub wait_for_advice: bool,
+    /// Updates between feedback refreshes of the teacher's prompt (0: never).
+    pub feedback_every: u64,
 }
 
 /// `duet bench learn`: trains one student per seed, prints a progress line per update to
@@ -306,6 +308,7 @@ pub fn bench_learn(args: &BenchLearnArgs) -> anyhow::Result<ExitCode> {
         seeds: args.seeds,
         out: args.out.clone(),
         teacher_episodes: args.teacher_episodes,
+        feedback_every: args.feedback_every,
     };
     let result = crate::bench::learn::learn(&bench, &mut |seed, record| {
         eprintln!("seed {seed} | {}", progress_line(record));
