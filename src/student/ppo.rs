@@ -182,7 +182,10 @@ impl Student {
         let optimizer = Adam::new(parameters, spec.lr, spec.adam_eps)?;
         // A different stream from the weights' so that both can be drawn from one seed.
         let rng = ChaCha8Rng::seed_from_u64(seed ^ 0x05EE_DAC7);
+        // DUET_STUDENT_UPDATE=candle runs the reference path (to compare speed and learning).
+        let candle_only = std::env::var("DUET_STUDENT_UPDATE").is_ok_and(|path| path == "candle");
         let fused = match FusedNetwork::new(model.layout(), spec.encoder, model.parameters())? {
+            Some(_) if candle_only => None,
             Some(network) => {
                 let parameters = network.flatten(model.parameters())?;
                 Some(FusedStudent {
