@@ -48,6 +48,11 @@ pub struct OutcomeCounts {
     pub won: u32,
     /// Sum of the segments' returns.
     pub return_sum: f64,
+    /// The student's advantage estimate (GAE) at the step each segment began, summed, and
+    /// how many segments have one (it is known at the next PPO update, which may come before
+    /// or after the segment settles).
+    pub advantage_sum: f64,
+    pub advantaged: u32,
 }
 
 impl OutcomeCounts {
@@ -56,6 +61,12 @@ impl OutcomeCounts {
         self.reached += u32::from(segment.reached);
         self.won += u32::from(segment.episode_won);
         self.return_sum += f64::from(segment.segment_return);
+    }
+
+    /// Mean advantage of following the option here: above 0, following it went better than the
+    /// student's value estimate expected. None before any segment has one.
+    pub fn mean_advantage(&self) -> Option<f64> {
+        (self.advantaged > 0).then(|| self.advantage_sum / f64::from(self.advantaged))
     }
 
     fn won_rate(&self) -> f64 {
@@ -103,10 +114,16 @@ struct EnvTrack {
 }
 
 impl EnvTrack {
-    /// `FeedbackRecorder::before_action` for this env.
-    fn decide(&mut self, world: &GridWorld, known: &impl Knowledge, advised: Option<TeacherOption>, action: Action) {
+    /// `FeedbackRecorder::before_action` for this env; the segment it opens, if any.
+    fn decide(
+        &mut self,
+        world: &GridWorld,
+        known: &impl Knowledge,
+        advised: Option<TeacherOption>,
+        action: Action,
+    ) -> Option<(AbstractState, TeacherOption)> {
         if self.open.is_none() && advised.is_none() {
-            return;
+            return None;
         }
         let planner = SkillPlanner::new(world, known);
         if let Some(open) = self.open {
@@ -123,8 +140,11 @@ impl EnvTrack {
             && let Some(option) = advised
             && planner.action(option) == SkillStep::Act(action)
         {
-            self.open = Some(OpenSegment { option, state: AbstractState::of(world, known), segment_return: 0.0 });
+            let state = AbstractState::of(world, known);
+            self.open = Some(OpenSegment { option, state, segment_return: 0.0 });
+            return Some((state, option));
         }
+        None
     }
 }
 
@@ -137,6 +157,10 @@ pub struct FeedbackRecorder {
     counts: BTreeMap<(AbstractState, TeacherOption), OutcomeCounts>,
     recent: VecDeque<SegmentRecord>,
     segments: u64,
+    /// Decision steps seen (`observe_decisions` calls), to find a step's advantage.
+    steps: u64,
+    /// Segments opened whose first step's advantage is not known yet: (step, env, key).
+    awaiting_advantage: Vec<(u64, usize, (AbstractState, TeacherOption))>,
 }
 
 impl FeedbackRecorder {
@@ -151,6 +175,8 @@ impl FeedbackRecorder {
         let advised: Vec<Option<TeacherOption>> =
             (0..num_envs).map(|index| teacher.option_advice(index).and_then(|advice| advice.top_option())).collect();
         self.ensure_envs(num_envs);
+        let step = self.steps;
+        self.steps += 1;
         // Teachers without options (none) cost nothing beyond this check.
         if advised.iter().all(Option::is_none) && self.envs.iter().all(|track| track.open.is_none()) {
             return;
@@ -158,7 +184,26 @@ impl FeedbackRecorder {
         self.fogs.begin(env);
         for (index, (&option, &action)) in advised.iter().zip(actions).enumerate() {
             let fog = self.fogs.observe(env, index);
-            self.envs[index].decide(env.world(index), fog, option, action);
+            if let Some(key) = self.envs[index].decide(env.world(index), fog, option, action) {
+                self.awaiting_advantage.push((step, index, key));
+            }
+        }
+    }
+
+    /// Gives the segments opened during the rollout just finished their first step's advantage:
+    /// `advantages` is that rollout's GAE, step-major over `num_envs` envs, its last step the
+    /// last `observe_decisions`. Segments from before it (none, normally) are forgotten.
+    pub fn attach_advantages(&mut self, advantages: &[f32], num_envs: usize) {
+        let steps = (advantages.len() / num_envs.max(1)) as u64;
+        for (step, env, key) in self.awaiting_advantage.drain(..) {
+            let from_end = self.steps - step;
+            if from_end == 0 || from_end > steps || env >= num_envs {
+                continue;
+            }
+            let Some(&advantage) = advantages.get((steps - from_end) as usize * num_envs + env) else { continue };
+            let counts = self.counts.entry(key).or_default();
+            counts.advantage_sum += f64::from(advantage);
+            counts.advantaged += 1;
         }
     }
 
@@ -239,7 +284,8 @@ impl FeedbackRecorder {
     /// states' and options' order, so the text is deterministic. Empty when nothing is settled.
     pub fn render(&self, max_lines: usize) -> String {
         let mut states: BTreeMap<AbstractState, Vec<(TeacherOption, OutcomeCounts)>> = BTreeMap::new();
-        for (&(state, option), &counts) in &self.counts {
+        // Entries whose advantage arrived before any of their segments settled have nothing to say yet.
+        for (&(state, option), &counts) in self.counts.iter().filter(|(_, counts)| counts.followed > 0) {
             states.entry(state).or_default().push((option, counts));
         }
         let mut lines: Vec<(f64, AbstractState, String)> = states
@@ -317,6 +363,24 @@ mod tests {
         rec.before_action(0, world, &TrueState, advised, action);
         let outcome = world.step(action);
         rec.after_step(0, outcome.reward, outcome.terminated, outcome.truncated);
+    }
+
+    #[test]
+    fn advantages_go_to_the_segments_opened_in_the_rollout() {
+        let mut rec = FeedbackRecorder::new();
+        let start = AbstractState::of(&world(), &TrueState);
+        // Three decision steps seen; the rollout covers the last two, over two envs.
+        rec.steps = 3;
+        rec.awaiting_advantage = vec![(0, 0, (start, DOOR)), (1, 1, (start, KEY)), (2, 0, (start, KEY))];
+        rec.attach_advantages(&[0.5, 0.25, -1.0, 4.0], 2);
+        let key = rec.counts()[&(start, KEY)];
+        // Step 1 is the rollout's first row (env 1: 0.25), step 2 its second (env 0: -1.0).
+        assert_eq!((key.advantaged, key.advantage_sum), (2, -0.75));
+        assert_eq!(key.mean_advantage(), Some(-0.375));
+        assert!(!rec.counts().contains_key(&(start, DOOR)), "step 0 is before the rollout");
+        assert!(rec.awaiting_advantage.is_empty());
+        assert_eq!(key.followed, 0, "advantages alone settle no segment");
+        assert_eq!(rec.render(4), "", "and say nothing in the prompt");
     }
 
     #[test]

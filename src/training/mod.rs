@@ -15,6 +15,7 @@ use crate::env::scene::{Scene, StudentSpec, TeacherSpec};
 use crate::env::vec_env::{EpisodeStats, ObservationKind, VecEnv, VecEnvConfig};
 use crate::feedback::FeedbackRecorder;
 use crate::metrics::{EpisodeWindow, UpdateRecord};
+use crate::student::ppo::generalized_advantages;
 use crate::student::{
     ActionDistribution, NoTeacher, ObservationLayout, OracleTeacher, RolloutBuffer, Student, StudentError,
     TeacherPolicy, distill_lambda,
@@ -420,6 +421,20 @@ impl Trainer {
     /// One PPO update over what the rollout holds (normally a full one), then a fresh rollout.
     pub fn update(&mut self) -> Result<UpdateRecord, TrainingError> {
         let last_values = self.student.values(self.env.observations())?;
+        if let Some(feedback) = &mut self.feedback {
+            // The same GAE the update computes, for what following each advice was worth.
+            let spec = &self.config.student;
+            let (advantages, _) = generalized_advantages(
+                &self.rollout.rewards,
+                &self.rollout.values,
+                &self.rollout.dones,
+                &last_values,
+                self.rollout.num_envs,
+                spec.gamma as f32,
+                spec.gae_lambda as f32,
+            );
+            feedback.attach_advantages(&advantages, self.rollout.num_envs);
+        }
         let lambda = self.distill_lambda();
         let stats = self.student.update(&self.rollout, &last_values, lambda)?;
         let samples = self.rollout.len() as f64;
@@ -749,6 +764,10 @@ mod tests {
         assert_eq!(texts.last().copied(), Some(trainer.feedback_sent()));
         // Update 12 was a refresh, so the teacher holds what the recorder says now.
         let feedback = trainer.feedback().expect("recording");
+        // Each update gave the segments it saw open their first step's advantage.
+        let advantaged: u32 = feedback.counts().values().map(|counts| counts.advantaged).sum();
+        assert!(advantaged > 0, "{:?}", feedback.counts());
+        assert!(feedback.counts().values().filter_map(|counts| counts.mean_advantage()).all(f64::is_finite));
         assert_eq!(trainer.feedback_sent(), feedback.prompt_text(FEEDBACK_LINES));
         assert!(trainer.feedback_sent().starts_with(crate::feedback::recorder::FEEDBACK_HEADING));
         // A new teacher gets the feedback at the next refresh even though the text is the same.
