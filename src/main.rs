@@ -58,6 +58,10 @@ struct AppArgs {
     /// success curves on one plot (the Run tab turns it on and off too).
     #[arg(long)]
     race: bool,
+    /// Start with the distillation weight λ set to W instead of the scene's schedule (the Run
+    /// tab's override: untick it there to go back to the schedule).
+    #[arg(long, value_name = "W")]
+    lambda: Option<f64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -307,6 +311,7 @@ fn open_app(args: AppArgs) -> anyhow::Result<ExitCode> {
         bench: None,
         tab: args.tab,
         race: args.race,
+        lambda: args.lambda,
     })
 }
 

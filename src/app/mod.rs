@@ -91,6 +91,8 @@ pub struct AppOptions {
     pub tab: Option<String>,
     /// Open in the race view: the scene also trains without a teacher, side by side.
     pub race: bool,
+    /// Start with λ overridden to this weight (the Run tab's override).
+    pub lambda: Option<f64>,
 }
 
 /// Demo mode draws text and panels larger on large screens: the scale is the window's width
@@ -139,6 +141,11 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
         Some(name) => panels::Tab::from_name(name)
             .with_context(|| format!("unknown tab {name:?}; expected teacher, curves, feedback, prompt or run"))?,
     };
+    if let Some(lambda) = options.lambda
+        && !(lambda.is_finite() && lambda >= 0.0)
+    {
+        anyhow::bail!("--lambda {lambda}: the distillation weight must be a finite number >= 0");
+    }
     let speed = match options.speed.as_deref() {
         None => simulation::Speed::default(),
         Some(name) => simulation::Speed::from_name(name)
@@ -189,7 +196,9 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
     app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
         .insert_resource(ClearColor(theme::BACKGROUND));
     insert_run(&mut app, trainer, scene, options.out.as_deref(), &scene_dir)?;
-    app.insert_resource(panels::PanelState { tab, ..default() }).insert_resource(race::RaceMode(options.race));
+    app.insert_resource(panels::PanelState { tab, ..default() })
+        .insert_resource(race::RaceMode(options.race))
+        .insert_resource(simulation::LambdaOverride(options.lambda));
     app.add_plugins((
         simulation::SimulationPlugin { speed },
         ppo_worker::PpoWorkerPlugin,

@@ -2,7 +2,7 @@
 //! each with a shared frames axis, hover read-outs and a vertical marker at every prompt Apply.
 
 use bevy_egui::egui;
-use egui_plot::{Line, Plot, PlotPoints, VLine};
+use egui_plot::{HLine, Line, Plot, PlotPoints, VLine};
 
 use super::super::learning_curve::short_count;
 use super::super::prompt_editor::PromptEditor;
@@ -104,7 +104,14 @@ pub fn points(series: Series, records: &[UpdateRecord]) -> Vec<[f64; 2]> {
     records.iter().filter_map(|record| series.value(record).map(|value| [record.frames as f64, value])).collect()
 }
 
-pub fn show(ui: &mut egui::Ui, choice: &mut CurveChoice, history: &UpdateHistory, editor: &PromptEditor) {
+/// `lambda_override`: the Run tab's hand-set λ, drawn across the λ curve while in force.
+pub fn show(
+    ui: &mut egui::Ui,
+    choice: &mut CurveChoice,
+    history: &UpdateHistory,
+    editor: &PromptEditor,
+    lambda_override: Option<f64>,
+) {
     ui.horizontal_wrapped(|ui| {
         for series in Series::ALL {
             let mut on = choice.shown.contains(&series);
@@ -161,6 +168,16 @@ pub fn show(ui: &mut egui::Ui, choice: &mut CurveChoice, history: &UpdateHistory
                         .color(series.color())
                         .width(1.8),
                 );
+                if series == Series::Lambda
+                    && let Some(lambda) = lambda_override
+                {
+                    plot.hline(
+                        HLine::new(format!("λ set to {lambda:.3}"), lambda)
+                            .color(series.color())
+                            .style(egui_plot::LineStyle::dashed_dense())
+                            .width(1.0),
+                    );
+                }
                 for (index, &frames) in markers.iter().enumerate() {
                     plot.vline(
                         VLine::new(format!("prompt {}", index + 1), frames as f64)

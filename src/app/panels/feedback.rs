@@ -214,7 +214,7 @@ fn agreement_plot(ui: &mut egui::Ui, history: &UpdateHistory) {
         .include_x(0.0)
         .include_y(0.0)
         .include_y(100.0)
-        .legend(Legend::default().position(Corner::LeftBottom))
+        .legend(Legend::default().position(Corner::LeftTop))
         .x_axis_formatter(|mark, _| short_count(mark.value))
         .y_axis_formatter(|mark, _| format!("{:.0}%", mark.value))
         .y_axis_min_width(36.0)

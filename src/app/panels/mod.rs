@@ -180,7 +180,9 @@ fn draw_panel(
         let tab = outputs.state.tab;
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| match tab {
             Tab::Teacher => teacher::show(ui, &inputs.teacher_view, &inputs.snapshot),
-            Tab::Curves => curves::show(ui, &mut outputs.state.curves, &inputs.history, &outputs.editor),
+            Tab::Curves => {
+                curves::show(ui, &mut outputs.state.curves, &inputs.history, &outputs.editor, outputs.lambda.0)
+            }
             Tab::Feedback => feedback::show(
                 ui,
                 &mut outputs.state.feedback,
