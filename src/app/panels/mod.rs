@@ -58,14 +58,13 @@ impl Tab {
     }
 }
 
-/// The panel's own state: the tab, the curves picked, the feedback tab's choices, the λ
-/// override slider's value (kept while the override is off), whether the help overlay is open.
+/// The panel's own state: the tab, the curves picked, the feedback tab's choices, whether the
+/// help overlay is open.
 #[derive(Resource, Clone, Debug)]
 pub struct PanelState {
     pub tab: Tab,
     pub curves: CurveChoice,
     pub feedback: FeedbackChoice,
-    pub lambda_slider: Option<f64>,
     pub help_open: bool,
 }
 
@@ -75,7 +74,6 @@ impl Default for PanelState {
             tab: Tab::Teacher,
             curves: CurveChoice::default(),
             feedback: FeedbackChoice::default(),
-            lambda_slider: None,
             help_open: false,
         }
     }
@@ -195,7 +193,7 @@ fn draw_panel(
             }
             Tab::Run => {
                 run::race_switch(ui, &mut outputs.race, inputs.snapshot.teacher);
-                run::lambda_override(ui, &mut outputs.lambda, &mut outputs.state.lambda_slider, &inputs.snapshot);
+                run::lambda_override(ui, &mut outputs.lambda, &inputs.snapshot);
                 run::show(
                     ui,
                     &mut commands,

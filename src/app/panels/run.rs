@@ -78,18 +78,11 @@ const LAMBDA_SLIDER_MAX: f64 = 10.0;
 
 /// "override λ" and a slider: a hand-set distillation weight from the next update on, in
 /// place of the scene's schedule; unticked, the schedule again. While the override is off the
-/// slider follows the weight in force, so ticking it starts from there.
-pub fn lambda_override(
-    ui: &mut egui::Ui,
-    lambda: &mut LambdaOverride,
-    slider: &mut Option<f64>,
-    snapshot: &TrainingSnapshot,
-) {
+/// slider follows the schedule's weight, so ticking it starts from there.
+pub fn lambda_override(ui: &mut egui::Ui, lambda: &mut LambdaOverride, snapshot: &TrainingSnapshot) {
     heading(ui, "Distillation weight λ");
-    let value = slider.get_or_insert(snapshot.lambda);
-    if lambda.0.is_none() {
-        *value = snapshot.lambda.clamp(0.0, LAMBDA_SLIDER_MAX);
-    }
+    // The slider shows the override in force (set here or by --lambda), else the schedule's.
+    let mut value = lambda.0.unwrap_or(snapshot.lambda).clamp(0.0, LAMBDA_SLIDER_MAX);
     let mut on = lambda.0.is_some();
     ui.horizontal(|ui| {
         let toggled = ui
@@ -97,10 +90,10 @@ pub fn lambda_override(
             .on_hover_text("use this weight for the KL-to-teacher term from the next update on")
             .changed();
         let moved = ui
-            .add_enabled(on, egui::Slider::new(value, 0.0..=LAMBDA_SLIDER_MAX).logarithmic(true).max_decimals(3))
+            .add_enabled(on, egui::Slider::new(&mut value, 0.0..=LAMBDA_SLIDER_MAX).logarithmic(true).max_decimals(3))
             .changed();
         if toggled || moved {
-            let wanted = LambdaOverride(on.then_some(*value));
+            let wanted = LambdaOverride(on.then_some(value));
             if *lambda != wanted {
                 *lambda = wanted;
             }
