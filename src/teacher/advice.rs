@@ -21,6 +21,7 @@ use crate::skills::TeacherOption;
 use crate::teacher::advisor::{AdviceOrigin, AdviceRequest, Advisor, AdvisorError, TeacherAdvice};
 use crate::teacher::llm::{
     Gemma3Model, Gemma3Options, GemmaTokenizer, GgufFile, KvCache, LogitPositions, TreeNormalization,
+    sibling_scoring_tokens,
 };
 use crate::teacher::model_path;
 use crate::teacher::prompt::{PromptError, PromptTemplate, Slot, SlotValues, prompts_dir};
@@ -128,7 +129,8 @@ pub struct AdviceTiming {
     pub state_tokens: usize,
     pub reused_state_tokens: usize,
     pub state_seconds: f64,
-    /// Option tokens scored (continuation) or sampled (sample-and-count).
+    /// Option tokens run through the model (continuation: with sibling normalisation only up
+    /// to where the options part) or sampled (sample-and-count).
     pub option_tokens: usize,
     pub scoring_seconds: f64,
     pub rationale_seconds: f64,
@@ -364,7 +366,11 @@ impl LlmAdvisor {
                 if self.settings.length_normalized { total / token_log_probs.len().max(1) as f64 } else { total }
             })
             .collect();
-        Ok((scores, continuations.iter().map(Vec::len).sum()))
+        let run = match self.settings.normalization {
+            TreeNormalization::Siblings => sibling_scoring_tokens(&slices),
+            TreeNormalization::Vocabulary => continuations.iter().map(Vec::len).sum(),
+        };
+        Ok((scores, run))
     }
 
     /// Menu scoring: the next token's logits for the options' letters.

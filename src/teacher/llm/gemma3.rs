@@ -402,6 +402,9 @@ impl Gemma3Model {
         }
         let Some(root_hidden) = cache.last_hidden().cloned() else { return Err(Gemma3Error::EmptyCache) };
         self.thread_pool.install(|| {
+            if normalization == TreeNormalization::Siblings {
+                return self.sibling_scores(cache, &tree, &root_hidden);
+            }
             let (hidden, _tree_cache) = self.forward_layout(&tree.tokens, cache, Some(&tree.parents))?;
             // Rows that predict something: the cache's last state (row 0), then every node
             // with children.
@@ -429,35 +432,6 @@ impl Gemma3Model {
                 targets[row].push((node, token));
             }
             let mut node_log_probs = vec![0.0f32; tree.tokens.len()];
-            if normalization == TreeNormalization::Siblings {
-                // One logit per node: its predicting row times its token's embedding row.
-                let node_rows: Vec<u32> = tree
-                    .parents
-                    .iter()
-                    .map(|parent| parent.and_then(|parent| predictor_row[parent]).unwrap_or(0) as u32)
-                    .collect();
-                let rows = predicting.index_select(&Tensor::new(node_rows.as_slice(), &self.device)?, 0)?;
-                let embeddings =
-                    self.token_embedding.index_select(&Tensor::new(tree.tokens.as_slice(), &self.device)?, 0)?;
-                let logits = (rows * embeddings)?.sum(1)?;
-                let logits = match self.config.final_logit_softcapping {
-                    Some(cap) => ((logits / cap)?.tanh()? * cap)?,
-                    None => logits,
-                };
-                let logits: Vec<f32> = logits.to_vec1()?;
-                for siblings in &targets {
-                    let sibling_logits: Vec<f32> = siblings.iter().map(|&(node, _)| logits[node]).collect();
-                    let log_normalizer = log_sum_exp(&sibling_logits);
-                    for &(node, _) in siblings {
-                        node_log_probs[node] = (logits[node] as f64 - log_normalizer) as f32;
-                    }
-                }
-                return Ok(tree
-                    .paths
-                    .iter()
-                    .map(|path| path.iter().map(|&node| node_log_probs[node]).collect())
-                    .collect());
-            }
             let row_count = predicting.dim(0)?;
             for chunk_start in (0..row_count).step_by(SCORING_ROWS_PER_CHUNK) {
                 let chunk_len = SCORING_ROWS_PER_CHUNK.min(row_count - chunk_start);
@@ -472,6 +446,66 @@ impl Gemma3Model {
             }
             Ok(tree.paths.iter().map(|path| path.iter().map(|&node| node_log_probs[node]).collect()).collect())
         })
+    }
+
+    /// `score_continuation_tree` with `Siblings` normalisation. A token that is the only one
+    /// continuing any continuation where it stands scores log 1 = 0 whatever the model says, so
+    /// only the nodes where continuations part (and their ancestors) are run through the model:
+    /// for "go to the yellow key" / "go to the yellow door" / "pick up the yellow key" that is
+    /// "go to the yellow", not all 14 tokens.
+    fn sibling_scores(
+        &self,
+        cache: &KvCache,
+        tree: &TokenTree,
+        root_hidden: &Tensor,
+    ) -> Result<Vec<Vec<f32>>, Gemma3Error> {
+        let plan = SiblingPlan::of(tree);
+        let hidden = if plan.run.is_empty() {
+            None
+        } else {
+            let tokens: Vec<u32> = plan.run.iter().map(|&node| tree.tokens[node]).collect();
+            let parents: Vec<Option<usize>> =
+                plan.run.iter().map(|&node| tree.parents[node].and_then(|parent| plan.run_index[parent])).collect();
+            Some(self.forward_layout(&tokens, cache, Some(&parents))?.0)
+        };
+        // One logit per node that has siblings: its parent's row times its token's embedding.
+        let scored: Vec<usize> = (0..tree.tokens.len()).filter(|&node| plan.has_siblings[node]).collect();
+        let mut node_log_probs = vec![0.0f32; tree.tokens.len()];
+        if scored.is_empty() {
+            return Ok(tree.paths.iter().map(|path| path.iter().map(|&node| node_log_probs[node]).collect()).collect());
+        }
+        let predictors: Vec<Tensor> = scored
+            .iter()
+            .map(|&node| match (tree.parents[node], &hidden) {
+                (None, _) => Ok(root_hidden.clone()),
+                (Some(parent), Some(hidden)) => {
+                    let row = plan.run_index[parent].ok_or(Gemma3Error::EmptyCache)?;
+                    Ok(hidden.get(row)?)
+                }
+                (Some(_), None) => Err(Gemma3Error::EmptyCache),
+            })
+            .collect::<Result<_, Gemma3Error>>()?;
+        let rows = Tensor::stack(&predictors, 0)?;
+        let scored_tokens: Vec<u32> = scored.iter().map(|&node| tree.tokens[node]).collect();
+        let embeddings = self.token_embedding.index_select(&Tensor::new(scored_tokens.as_slice(), &self.device)?, 0)?;
+        let logits = (rows * embeddings)?.sum(1)?;
+        let logits = match self.config.final_logit_softcapping {
+            Some(cap) => ((logits / cap)?.tanh()? * cap)?,
+            None => logits,
+        };
+        let logits: Vec<f32> = logits.to_vec1()?;
+        let mut groups: std::collections::BTreeMap<Option<usize>, Vec<(usize, f32)>> = Default::default();
+        for (&node, &logit) in scored.iter().zip(&logits) {
+            groups.entry(tree.parents[node]).or_default().push((node, logit));
+        }
+        for siblings in groups.values() {
+            let sibling_logits: Vec<f32> = siblings.iter().map(|&(_, logit)| logit).collect();
+            let log_normalizer = log_sum_exp(&sibling_logits);
+            for &(node, logit) in siblings {
+                node_log_probs[node] = (logit as f64 - log_normalizer) as f32;
+            }
+        }
+        Ok(tree.paths.iter().map(|path| path.iter().map(|&node| node_log_probs[node]).collect()).collect())
     }
 
     /// The next token's logits after what `cache` holds, for `token_ids` only (what a menu of
@@ -771,6 +805,59 @@ impl TokenTree {
         }
         tree
     }
+}
+
+/// What sibling-normalised scoring of a token tree must run: nodes with two or more children
+/// (their next-token logits are needed) and their ancestors, in tree order.
+struct SiblingPlan {
+    run: Vec<usize>,
+    /// Per tree node, its index in `run` (None: not run).
+    run_index: Vec<Option<usize>>,
+    /// Per tree node, whether another node shares its parent (else it scores 0).
+    has_siblings: Vec<bool>,
+}
+
+impl SiblingPlan {
+    fn of(tree: &TokenTree) -> SiblingPlan {
+        let count = tree.tokens.len();
+        let mut children = vec![0usize; count];
+        let mut root_children = 0usize;
+        for parent in &tree.parents {
+            match parent {
+                Some(parent) => children[*parent] += 1,
+                None => root_children += 1,
+            }
+        }
+        let mut needed: Vec<bool> = children.iter().map(|&n| n >= 2).collect();
+        // Parents come before their children, so one backward sweep marks every ancestor.
+        for node in (0..count).rev() {
+            if needed[node]
+                && let Some(parent) = tree.parents[node]
+            {
+                needed[parent] = true;
+            }
+        }
+        let mut run_index = vec![None; count];
+        let mut run = Vec::new();
+        for node in (0..count).filter(|&node| needed[node]) {
+            run_index[node] = Some(run.len());
+            run.push(node);
+        }
+        let has_siblings = tree
+            .parents
+            .iter()
+            .map(|parent| match parent {
+                Some(parent) => children[*parent] >= 2,
+                None => root_children >= 2,
+            })
+            .collect();
+        SiblingPlan { run, run_index, has_siblings }
+    }
+}
+
+/// Tokens sibling-normalised scoring of `continuations` runs through the model (for timings).
+pub fn sibling_scoring_tokens(continuations: &[&[u32]]) -> usize {
+    SiblingPlan::of(&TokenTree::build(continuations)).run.len()
 }
 
 /// Which cached keys the new queries may see: query at absolute position `q` sees key `k`

@@ -511,6 +511,10 @@ fn sibling_normalised_tree_scores_are_constrained_decoding_probabilities() {
     }
     // [21, 4]: token 4 has no alternative after 21, so it scores log 1 = 0.
     assert_eq!(scores[3][1], 0.0);
+    // Only where continuations part is run: 3 (parts into 9 / 14) and 3-9 (into 9 / 12), not
+    // the leaves nor 21 (one child).
+    assert_eq!(super::sibling_scoring_tokens(&continuations), 2);
+    assert_eq!(super::sibling_scoring_tokens(&[&[5, 6, 7], &[8, 9]]), 0, "parting at the root runs nothing");
     let total: f64 = scores.iter().map(|path| probability(path)).sum();
     assert!((total - 1.0).abs() < 1e-5, "{total}");
 }
