@@ -67,6 +67,9 @@ fn feedback_rows_appear_with_the_oracle_teacher() {
         )
     };
     assert!(feedback.situations.iter().flat_map(|s| &s.rows).all(|row| doorkey(&row.option)), "{feedback:?}");
+    // Updates attach the student's advantage to the segments their rollouts began.
+    let rows = || feedback.situations.iter().flat_map(|situation| &situation.rows);
+    assert!(rows().any(|row| row.counts.mean_advantage().is_some()), "no advantage after two updates: {feedback:?}");
     // The oracle takes no feedback: nothing was sent, and the text it would get is shown.
     assert!(!feedback.teacher_takes_feedback);
     assert!(feedback.sent.is_none());

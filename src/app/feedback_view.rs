@@ -56,8 +56,10 @@ pub struct SentFeedback {
 pub struct FeedbackView {
     /// The trainer records feedback (it may be switched off).
     pub recording: bool,
-    /// Segments settled so far; also what tells a change.
+    /// Segments settled so far; with `updates`, what tells a change.
     pub segments: u64,
+    /// The trainer's updates at the last copy: an update attaches advantages to segments.
+    pub updates: u64,
     /// Situations, the most followed first.
     pub situations: Vec<SituationRows>,
     /// What `prompt_text` renders now: what the next refresh would send.
@@ -98,11 +100,12 @@ impl FeedbackView {
         };
         // A new run (reset, load) starts counting again.
         let restarted = recorder.segments() < self.segments;
-        if self.recording && !restarted && recorder.segments() == self.segments {
+        if self.recording && !restarted && recorder.segments() == self.segments && trainer.updates() == self.updates {
             return;
         }
         self.recording = true;
         self.segments = recorder.segments();
+        self.updates = trainer.updates();
         self.current_text = recorder.prompt_text(FEEDBACK_LINES);
         self.situations.clear();
         for (&(state, option), &counts) in recorder.counts() {

@@ -54,7 +54,8 @@ pub fn show(
         ui.label(
             egui::RichText::new(format!(
                 "{} segments of followed advice in {} situations ({} rows); per option: times followed, \
-                 share whose skill reached its target, share whose episode was won after, mean reward",
+                 share whose skill reached its target, share whose episode was won after, mean reward, \
+                 mean advantage (the student's GAE where it began: above 0, better than it expected)",
                 view.segments,
                 view.situations.len(),
                 view.rows()
@@ -74,7 +75,9 @@ pub fn show(
 
 /// Column widths of the outcome table (option, followed, reached, won, reward): fixed, so
 /// the rows of every situation line up under one header.
-const COLUMNS: [f32; 5] = [160.0, 48.0, 52.0, 44.0, 48.0];
+const COLUMNS: [f32; 6] = [140.0, 44.0, 44.0, 36.0, 40.0, 40.0];
+/// Between the table's cells (narrower than egui's default, so six columns fit the panel).
+const COLUMN_GAP: f32 = 6.0;
 
 fn outcome_table(ui: &mut egui::Ui, choice: &mut FeedbackChoice, view: &FeedbackView) {
     let dim = egui_color(theme::TEXT_DIM);
@@ -84,7 +87,8 @@ fn outcome_table(ui: &mut egui::Ui, choice: &mut FeedbackChoice, view: &Feedback
         ui.selectable_value(&mut choice.order, SituationOrder::WorstFirst, "least won first");
     });
     ui.horizontal(|ui| {
-        for (header, width) in ["option", "followed", "reached", "won", "reward"].into_iter().zip(COLUMNS) {
+        ui.spacing_mut().item_spacing.x = COLUMN_GAP;
+        for (header, width) in ["option", "followed", "reached", "won", "reward", "adv."].into_iter().zip(COLUMNS) {
             cell(ui, width, egui::RichText::new(header).small().color(dim));
         }
     });
@@ -122,11 +126,21 @@ fn outcome_table(ui: &mut egui::Ui, choice: &mut FeedbackChoice, view: &Feedback
 fn option_row(ui: &mut egui::Ui, row: &FeedbackRow) {
     let success = row.success_rate();
     ui.horizontal(|ui| {
+        ui.spacing_mut().item_spacing.x = COLUMN_GAP;
         cell(ui, COLUMNS[0], egui::RichText::new(row.option.to_string()));
         cell(ui, COLUMNS[1], egui::RichText::new(row.counts.followed.to_string()));
         cell(ui, COLUMNS[2], egui::RichText::new(format!("{:.0}%", 100.0 * row.reached_rate())));
         cell(ui, COLUMNS[3], egui::RichText::new(format!("{:.0}%", 100.0 * success)).color(rate_color(success)));
         cell(ui, COLUMNS[4], egui::RichText::new(format!("{:.2}", row.mean_return())));
+        // Known from the PPO update after the segment began; "-" until then.
+        let advantage = match row.counts.mean_advantage() {
+            Some(advantage) => {
+                let color = if advantage >= 0.0 { theme::SUCCESS } else { theme::FAILURE };
+                egui::RichText::new(format!("{advantage:+.2}")).color(egui_color(color))
+            }
+            None => egui::RichText::new("-").color(egui_color(theme::TEXT_DIM)),
+        };
+        cell(ui, COLUMNS[5], advantage);
     });
 }
 
