@@ -1349,13 +1349,14 @@ mod tests {
         quantize: bool,
         table: bool,
     ) -> Workspace {
-        compare_with_candle_scaled(kind, spec, lambda, seed, quantize, table, 1.0)
+        compare_with_candle_scaled(egocentric(), kind, spec, lambda, seed, quantize, table, 1.0)
     }
 
     /// `logit_scale` multiplies the actor's last layer: large values make the policy nearly
     /// deterministic (log-probabilities far below 0, entropy near 0), as late in training.
     #[allow(clippy::too_many_arguments)]
     fn compare_with_candle_scaled(
+        layout: ObservationLayout,
         kind: EncoderKind,
         spec: StudentSpec,
         lambda: f64,
@@ -1364,7 +1365,6 @@ mod tests {
         table: bool,
         logit_scale: f32,
     ) -> Workspace {
-        let layout = egocentric();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let model = ActorCritic::new(layout.clone(), kind, seed).expect("model");
         if quantize {
@@ -1376,7 +1376,8 @@ mod tests {
             }
         }
         let mut network = FusedNetwork::new(&layout, kind, model.parameters()).expect("fused").expect("covered");
-        let expected_kinds = (kind == EncoderKind::Cnn).then_some(12 * 7 * 4);
+        let kinds: usize = layout.cardinalities.iter().map(|c| c + 1).product();
+        let expected_kinds = (kind == EncoderKind::Cnn).then_some(kinds);
         assert_eq!(network.cell_kinds, expected_kinds);
         if !table {
             network.cell_kinds = None;
@@ -1499,12 +1500,14 @@ mod tests {
     #[test]
     fn gradients_match_candle_for_a_nearly_deterministic_policy() {
         let spec = StudentSpec::default();
-        let workspace = compare_with_candle_scaled(EncoderKind::Cnn, spec.clone(), 0.5, 31, false, true, 400.0);
+        let workspace =
+            compare_with_candle_scaled(egocentric(), EncoderKind::Cnn, spec.clone(), 0.5, 31, false, true, 400.0);
         let log_probs = log_softmax_rows(&workspace.logits);
         let entropy: f32 =
             log_probs.iter().map(|row| -row.iter().map(|lp| lp.exp() * lp).sum::<f32>()).sum::<f32>() / 96.0;
         assert!(entropy < 0.2, "the scaled policy is not nearly deterministic: entropy {entropy}");
         compare_with_candle_scaled(
+            egocentric(),
             EncoderKind::Mlp,
             StudentSpec { encoder: EncoderKind::Mlp, ..spec },
             0.5,
@@ -1513,6 +1516,21 @@ mod tests {
             true,
             400.0,
         );
+    }
+
+    #[test]
+    fn cnn_gradients_match_candle_on_the_historical_10x10_view() {
+        // 4 raw channels (2,016 cell kinds), a 9x9 conv-1 map whose last row and column the
+        // pool drops, and a 2x2 conv-3 map (embedding 256).
+        let layout = ObservationLayout {
+            rows: 10,
+            cols: 10,
+            cardinalities: crate::student::encoding::HISTORICAL_CARDINALITIES.to_vec(),
+        };
+        for table in [true, false] {
+            let spec = StudentSpec::default();
+            compare_with_candle_scaled(layout.clone(), EncoderKind::Cnn, spec, 0.3, 41, false, table, 1.0);
+        }
     }
 
     #[test]
