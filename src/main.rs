@@ -172,6 +172,9 @@ struct TeacherArgs {
     /// A text file for the prompt's {feedback} slot (e.g. a run's seed-S/feedback.txt).
     #[arg(long, value_name = "FILE")]
     feedback: Option<PathBuf>,
+    /// Precision of the model's layer weights: f32 or f16 [default: the scene's, else f32].
+    #[arg(long)]
+    weights: Option<String>,
     /// Also generate a short rationale.
     #[arg(long)]
     rationale: bool,
@@ -189,6 +192,7 @@ impl TeacherArgs {
             scoring: self.scoring,
             description: self.description,
             feedback: self.feedback,
+            weights: self.weights,
             rationale: self.rationale,
             full_vocabulary: self.full_vocabulary,
         }

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 
 use crate::bench::teacher::{self as teacher_bench, TeacherState};
 use crate::env::grid::Level;
-use crate::env::scene::{Scene, ScoringMode, TeacherSpec};
+use crate::env::scene::{Scene, ScoringMode, TeacherSpec, WeightPrecision};
 use crate::env::text::Detail;
 use crate::skills::TeacherOption;
 use crate::teacher::advice::{LlmAdvisor, LlmAdvisorSettings, template_for_spec};
@@ -43,6 +43,8 @@ pub struct TeacherOverrides {
     pub description: Option<String>,
     /// A file whose text goes in the prompt's `{feedback}` slot (e.g. a run's feedback.txt).
     pub feedback: Option<PathBuf>,
+    /// `f32` or `f16` layer weights.
+    pub weights: Option<String>,
     pub rationale: bool,
     /// Continuation scoring over the whole vocabulary (true log-likelihoods) instead of over
     /// the competing option tokens.
@@ -64,6 +66,13 @@ fn scene_teacher(scene_path: &Path, overrides: &TeacherOverrides) -> anyhow::Res
     }
     if let Some(scoring) = &overrides.scoring {
         spec.scoring = parse_scoring(scoring)?;
+    }
+    if let Some(weights) = &overrides.weights {
+        spec.weights = match weights.to_ascii_lowercase().as_str() {
+            "f32" => WeightPrecision::F32,
+            "f16" => WeightPrecision::F16,
+            other => bail!("unknown weight precision {other:?}; the choices are f32, f16"),
+        };
     }
     if let Some(detail) = &overrides.description {
         spec.description = parse_detail(detail)?;

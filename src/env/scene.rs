@@ -236,6 +236,16 @@ pub enum ScoringMode {
     SampleAndCount,
 }
 
+/// What the teacher's decoder-layer weights are dequantized to at load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WeightPrecision {
+    /// f32 (~1.1 GB for Gemma 3 270M): prompt passes at llama.cpp's speed.
+    #[default]
+    F32,
+    /// f16: half the memory and half the bytes read per pass.
+    F16,
+}
+
 /// The teacher's default softmax temperature over option scores.
 pub const DEFAULT_TEACHER_TEMPERATURE: f64 = 0.25;
 
@@ -267,6 +277,8 @@ pub struct TeacherSpec {
     /// been advised on yet (LLM4Teach's way), so every frame of it counts with advice; the app
     /// never waits.
     pub wait_for_advice: bool,
+    /// Precision of the model's layer weights (`F32` or `F16`).
+    pub weights: WeightPrecision,
 }
 
 impl Default for TeacherSpec {
@@ -281,6 +293,7 @@ impl Default for TeacherSpec {
             rationale: false,
             description: Detail::Coarse,
             wait_for_advice: false,
+            weights: WeightPrecision::F32,
         }
     }
 }

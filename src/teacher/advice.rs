@@ -11,11 +11,12 @@ use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use candle_core::DType;
 use rand::SeedableRng;
 use rand::distr::{Distribution, weighted::WeightedIndex};
 use rand_chacha::ChaCha8Rng;
 
-use crate::env::scene::{ScoringMode, TeacherSpec};
+use crate::env::scene::{ScoringMode, TeacherSpec, WeightPrecision};
 use crate::env::text::Detail;
 use crate::skills::TeacherOption;
 use crate::teacher::advisor::{AdviceOrigin, AdviceRequest, Advisor, AdvisorError, TeacherAdvice};
@@ -64,6 +65,8 @@ pub struct LlmAdvisorSettings {
     pub seed: u64,
     /// Inference threads (one is fastest on 2 cores).
     pub threads: usize,
+    /// Precision of the layer weights: f32 or f16.
+    pub weights: DType,
 }
 
 impl LlmAdvisorSettings {
@@ -80,6 +83,7 @@ impl LlmAdvisorSettings {
             samples: 10,
             seed: 0,
             threads: 1,
+            weights: DType::F32,
         }
     }
 
@@ -94,6 +98,10 @@ impl LlmAdvisorSettings {
             temperature: spec.temperature,
             length_normalized: spec.length_normalized,
             rationale: spec.rationale,
+            weights: match spec.weights {
+                WeightPrecision::F32 => DType::F32,
+                WeightPrecision::F16 => DType::F16,
+            },
             ..Self::new(model_path)
         })
     }
@@ -188,8 +196,11 @@ impl LlmAdvisor {
         };
         let mut file = GgufFile::open(&path).map_err(|error| corrupt(error.to_string()))?;
         let tokenizer = GemmaTokenizer::from_gguf(&file).map_err(|error| corrupt(error.to_string()))?;
-        let model = Gemma3Model::load(&mut file, &Gemma3Options { threads: settings.threads.max(1) })
-            .map_err(|error| corrupt(error.to_string()))?;
+        let model = Gemma3Model::load(
+            &mut file,
+            &Gemma3Options { threads: settings.threads.max(1), weights: settings.weights },
+        )
+        .map_err(|error| corrupt(error.to_string()))?;
         let newline_tokens = single_tokens(&tokenizer, &["\n", "\n\n"]);
         let model_name =
             path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned());

@@ -68,6 +68,8 @@ pub enum Gemma3Error {
     EmptyCache,
     #[error("gemma3 forward pass failed: {0}")]
     Compute(#[from] candle_core::Error),
+    #[error("unsupported option: {0}")]
+    Unsupported(String),
 }
 
 /// Gemma 3's hyper-parameters, read from `gemma3.*` metadata and the tensor shapes.
@@ -191,11 +193,15 @@ pub struct Gemma3Options {
     /// Inference threads (candle's CPU kernels use rayon); on the shared 2-core machines one
     /// thread is fastest, as with llama.cpp.
     pub threads: usize,
+    /// Precision the decoder layers' projection weights are dequantized to: f32 (default), or
+    /// f16, half the memory and half the bytes each pass reads (activations stay f32; each
+    /// projection's input is rounded to f16 for the product).
+    pub weights: DType,
 }
 
 impl Default for Gemma3Options {
     fn default() -> Self {
-        Self { threads: 1 }
+        Self { threads: 1, weights: DType::F32 }
     }
 }
 
@@ -263,6 +269,9 @@ impl Gemma3Model {
             .thread_name(|index| format!("gemma3-inference-{index}"))
             .build()
             .map_err(|error| Gemma3Error::ThreadPool { threads, message: error.to_string() })?;
+        if !matches!(options.weights, DType::F32 | DType::F16) {
+            return Err(Gemma3Error::Unsupported(format!("weights in {:?} (f32 or f16 only)", options.weights)));
+        }
         let mut loader = WeightLoader { file, device: &device };
         let (hidden, heads, kv_heads, head_dim) =
             (config.hidden_size, config.head_count, config.kv_head_count, config.head_dim);
@@ -270,21 +279,24 @@ impl Gemma3Model {
         let output_norm = loader.load("output_norm.weight", &[hidden])?;
         let mut layers = Vec::with_capacity(config.layer_count);
         for layer in 0..config.layer_count {
-            let mut weight = |name: &str, shape: &[usize]| loader.load(&format!("blk.{layer}.{name}.weight"), shape);
+            let mut weight = |name: &str, shape: &[usize], dtype: DType| {
+                loader.load(&format!("blk.{layer}.{name}.weight"), shape)?.to_dtype(dtype).map_err(Gemma3Error::from)
+            };
+            let (norm, projection) = (DType::F32, options.weights);
             layers.push(DecoderLayer {
-                attention_norm: weight("attn_norm", &[hidden])?,
-                query: weight("attn_q", &[heads * head_dim, hidden])?,
-                key: weight("attn_k", &[kv_heads * head_dim, hidden])?,
-                value: weight("attn_v", &[kv_heads * head_dim, hidden])?,
-                query_norm: weight("attn_q_norm", &[head_dim])?,
-                key_norm: weight("attn_k_norm", &[head_dim])?,
-                attention_output: weight("attn_output", &[hidden, heads * head_dim])?,
-                post_attention_norm: weight("post_attention_norm", &[hidden])?,
-                feed_forward_norm: weight("ffn_norm", &[hidden])?,
-                gate: weight("ffn_gate", &[config.intermediate_size, hidden])?,
-                up: weight("ffn_up", &[config.intermediate_size, hidden])?,
-                down: weight("ffn_down", &[hidden, config.intermediate_size])?,
-                post_feed_forward_norm: weight("post_ffw_norm", &[hidden])?,
+                attention_norm: weight("attn_norm", &[hidden], norm)?,
+                query: weight("attn_q", &[heads * head_dim, hidden], projection)?,
+                key: weight("attn_k", &[kv_heads * head_dim, hidden], projection)?,
+                value: weight("attn_v", &[kv_heads * head_dim, hidden], projection)?,
+                query_norm: weight("attn_q_norm", &[head_dim], norm)?,
+                key_norm: weight("attn_k_norm", &[head_dim], norm)?,
+                attention_output: weight("attn_output", &[hidden, heads * head_dim], projection)?,
+                post_attention_norm: weight("post_attention_norm", &[hidden], norm)?,
+                feed_forward_norm: weight("ffn_norm", &[hidden], norm)?,
+                gate: weight("ffn_gate", &[config.intermediate_size, hidden], projection)?,
+                up: weight("ffn_up", &[config.intermediate_size, hidden], projection)?,
+                down: weight("ffn_down", &[hidden, config.intermediate_size], projection)?,
+                post_feed_forward_norm: weight("post_ffw_norm", &[hidden], norm)?,
                 is_sliding: config.is_sliding_layer(layer),
             });
         }
@@ -727,9 +739,14 @@ impl Gemma3Model {
     }
 }
 
-/// `input [rows, in] · weightᵀ` for a GGUF `[out, in]` weight.
+/// `input [rows, in] · weightᵀ` for a GGUF `[out, in]` weight; an f16 weight takes the input
+/// rounded to f16 and gives an f32 result.
 fn linear(input: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
-    input.matmul(&weight.t()?)
+    if weight.dtype() == input.dtype() {
+        input.matmul(&weight.t()?)
+    } else {
+        input.to_dtype(weight.dtype())?.matmul(&weight.t()?)?.to_dtype(input.dtype())
+    }
 }
 
 /// log softmax(row)[target], accumulated in f64.

@@ -316,6 +316,24 @@ fn full_forward_matches_the_naive_reference_beyond_the_window() {
 }
 
 #[test]
+fn f16_weights_stay_close_to_the_f32_reference() {
+    // Keep the whole fixture: its temporary directory holds the file.
+    let fixture = fixture();
+    let (path, reference) = (&fixture.path, &fixture.reference);
+    let options = Gemma3Options { weights: DType::F16, ..Gemma3Options::default() };
+    let model = Gemma3Model::load_path(path, &options).expect("load with f16 weights");
+    let mut cache = model.new_cache();
+    let logits = rows(&model.forward(&TOKENS, &mut cache, LogitPositions::All).expect("forward"));
+    let expected = reference.logits(&TOKENS);
+    let worst =
+        logits.iter().flatten().zip(expected.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    // f16 keeps ~3 significant digits of each weight and rounded input.
+    assert!(worst < 0.05, "largest logit difference {worst}");
+    let bf16 = Gemma3Options { weights: DType::BF16, ..Gemma3Options::default() };
+    assert!(Gemma3Model::load_path(path, &bf16).expect_err("bf16 is refused").to_string().contains("f32 or f16"));
+}
+
+#[test]
 fn appending_several_tokens_at_once_equals_one_at_a_time() {
     let Fixture { model, reference, .. } = fixture();
     let expected = reference.logits(&TOKENS);
@@ -432,7 +450,7 @@ fn load_errors_name_the_file_and_the_problem() {
     let message = Gemma3Model::load_path(&uneven_heads, &Gemma3Options::default()).expect_err("heads").to_string();
     assert!(message.contains("uneven.gguf") && message.contains("kv heads"), "{message}");
 
-    assert!(Gemma3Model::load_path(&path, &Gemma3Options { threads: 2 }).is_ok());
+    assert!(Gemma3Model::load_path(&path, &Gemma3Options { threads: 2, ..Gemma3Options::default() }).is_ok());
 }
 
 #[test]
