@@ -8,6 +8,7 @@ pub mod cli;
 pub mod env;
 pub mod feedback;
 pub mod metrics;
+pub mod numerics;
 pub mod skills;
 pub mod student;
 pub mod teacher;

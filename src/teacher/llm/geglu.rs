@@ -6,7 +6,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use crate::student::fused::fast_tanh;
+use crate::numerics::fast_tanh;
 
 /// sqrt(2 / pi), GELU's tanh-approximation scale.
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
