@@ -327,7 +327,7 @@ impl LlmAdvisor {
         let tokens = self.encode(prefix_text, true)?;
         self.check_length(tokens.len())?;
         let mut cache = self.model.new_cache();
-        self.model.forward(&tokens, &mut cache, LogitPositions::Last).map_err(model_error)?;
+        self.model.extend(&tokens, &mut cache).map_err(model_error)?;
         let count = tokens.len();
         self.prefix = Some(PrefixCache { text: prefix_text.to_string(), tokens, cache });
         Ok(count)
@@ -352,7 +352,7 @@ impl LlmAdvisor {
                 .map_err(|error| AdvisorError::Model(error.to_string()))?,
             _ => prefix.cache.clone(),
         };
-        self.model.forward(&state_tokens[shared..], &mut cache, LogitPositions::Last).map_err(model_error)?;
+        self.model.extend(&state_tokens[shared..], &mut cache).map_err(model_error)?;
         self.last_state = Some(StateCache { tokens: state_tokens.to_vec(), cache: cache.clone() });
         Ok((cache, shared))
     }
@@ -447,7 +447,7 @@ impl LlmAdvisor {
         let lead = format!(" {} because", option.phrase());
         let mut cache = cache.clone();
         let lead_tokens = self.encode(&lead, false)?;
-        self.model.forward(&lead_tokens, &mut cache, LogitPositions::Last).map_err(model_error)?;
+        self.model.extend(&lead_tokens, &mut cache).map_err(model_error)?;
         let mut stops = self.newline_tokens.clone();
         stops.push(self.tokenizer.eos_token_id());
         let mut generated =

@@ -362,6 +362,18 @@ impl Gemma3Model {
         })
     }
 
+    /// Runs `tokens` after what `cache` holds and keeps them in it, computing no logits: what
+    /// scoring from the cache's last hidden state needs. The output head over the 262k-token
+    /// vocabulary costs about as much as two tokens through all layers and reads the 671 MB
+    /// embedding matrix, so a request that only scores its options should not pay for it.
+    pub fn extend(&self, tokens: &[u32], cache: &mut KvCache) -> Result<(), Gemma3Error> {
+        self.thread_pool.install(|| {
+            let (_, updated) = self.forward_hidden(tokens, cache)?;
+            *cache = updated;
+            Ok(())
+        })
+    }
+
     /// Log-probabilities (natural log) of each token of `continuation` following what `cache`
     /// holds, computing the output head and log-softmax only for those positions. The cache
     /// then holds the continuation too; snapshot it first to score alternatives.
