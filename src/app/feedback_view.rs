@@ -1,7 +1,7 @@
 //! What the feedback panel shows, copied from the trainer's `FeedbackRecorder` when it changes:
 //! outcome counts per (abstract situation, option) and the feedback text the teacher last got.
 
-use crate::feedback::{AbstractState, DoorKnowledge, FrontKind, OutcomeCounts};
+use crate::feedback::{AbstractState, DoorKnowledge, OutcomeCounts};
 use crate::skills::TeacherOption;
 use crate::training::{FEEDBACK_EVERY_UPDATES, FEEDBACK_LINES, Trainer};
 
@@ -155,18 +155,5 @@ pub fn short_label(state: &AbstractState) -> String {
     };
     let key = if state.key_seen { "key seen" } else { "no key seen" };
     let goal = if state.goal_seen { "goal seen" } else { "goal unseen" };
-    format!("{door} · {held} · {key} · {goal} · facing {}", front_phrase(state))
-}
-
-fn front_phrase(state: &AbstractState) -> &'static str {
-    match state.front {
-        FrontKind::Nothing => "nothing",
-        FrontKind::Wall => "a wall",
-        FrontKind::Door => "a door",
-        FrontKind::Key => "a key",
-        FrontKind::Ball => "a ball",
-        FrontKind::Box => "a box",
-        FrontKind::Goal => "the goal",
-        FrontKind::Lava => "lava",
-    }
+    format!("{door} · {held} · {key} · {goal} · facing {}", state.front.phrase())
 }

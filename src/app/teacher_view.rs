@@ -5,7 +5,7 @@
 use bevy::prelude::*;
 
 use crate::env::grid::{FogOfWar, GridWorld, Pos};
-use crate::env::text::describe;
+use crate::env::text::describe_at;
 use crate::skills::{SkillStep, Target, TeacherOption, TrueState, skill_action};
 use crate::teacher::advisor::{TeacherAdvice, TeacherClientStats};
 use crate::training::Trainer;
@@ -21,7 +21,7 @@ pub struct TeacherView {
     pub teacher_name: &'static str,
     /// The env this describes.
     pub env: usize,
-    /// `env::text::describe` of what the focused agent knows.
+    /// `env::text::describe_at` of what the focused agent has seen, at the teacher's detail.
     pub description: String,
     /// The teacher's options and their probabilities for that state (`None`: no advice).
     pub advice: Option<TeacherAdvice>,
@@ -64,14 +64,22 @@ impl TeacherView {
         let teacher = trainer.teacher();
         self.teacher_name = teacher.name();
         self.env = env;
-        self.description = describe(envs.world(env), envs.fog(env));
+        let detail = trainer.config().teacher_settings.description;
+        let world = envs.world(env);
+        // What the teacher is asked: the same detail and the same record of what was seen.
+        self.description = match envs.fog(env) {
+            Some(fog) => describe_at(detail, world, Some(fog)),
+            None => {
+                let seen = self.seen_in(env, world);
+                describe_at(detail, world, Some(seen))
+            }
+        };
         self.advice = teacher.option_advice(env).cloned();
         self.stats = teacher.client_stats();
         let prompt = teacher.prompt().map(|template| template.text());
         if self.prompt.as_deref() != prompt {
             self.prompt = prompt.map(str::to_owned);
         }
-        let world = envs.world(env);
         let top = self.advice.as_ref().and_then(|advice| {
             let option = advice.top_option()?;
             let index = advice.options.iter().position(|&candidate| candidate == option)?;

@@ -43,7 +43,8 @@ impl FrontKind {
         }
     }
 
-    fn phrase(self) -> &'static str {
+    /// "nothing", "a wall", "a door", ...
+    pub fn phrase(self) -> &'static str {
         match self {
             FrontKind::Nothing => "nothing",
             FrontKind::Wall => "a wall",

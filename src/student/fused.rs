@@ -1392,15 +1392,7 @@ mod tests {
             value: spec.value_coef as f32,
             distill_lambda: lambda as f32,
         };
-        let targets = LossTargets {
-            actions: &batch.actions,
-            old_log_probs: &batch.old_log_probs,
-            advantages: &batch.advantages,
-            old_values: &batch.old_values,
-            returns: &batch.returns,
-            teacher_probs: &batch.teacher_probs,
-            teacher_mask: &batch.teacher_mask,
-        };
+        let targets = batch.targets();
         let (mut grad_logits, mut grad_values) = (Vec::new(), Vec::new());
         let loss = ppo_loss_gradient(
             &workspace.logits,

@@ -395,15 +395,7 @@ impl Student {
             for chunk in order.chunks(minibatch) {
                 batch.gather(chunk, rollout, &advantages, &returns, spec.normalize_advantages);
                 fused.network.forward(&inputs, chunk, &fused.parameters, &mut fused.workspace);
-                let targets = LossTargets {
-                    actions: &batch.actions,
-                    old_log_probs: &batch.old_log_probs,
-                    advantages: &batch.advantages,
-                    old_values: &batch.old_values,
-                    returns: &batch.returns,
-                    teacher_probs: &batch.teacher_probs,
-                    teacher_mask: &batch.teacher_mask,
-                };
+                let targets = batch.targets();
                 let loss = fused::ppo_loss_gradient(
                     &fused.workspace.logits,
                     &fused.workspace.values,
@@ -533,6 +525,19 @@ pub(crate) struct MinibatchColumns {
 }
 
 impl MinibatchColumns {
+    /// The columns as the fused loss gradient takes them.
+    pub(crate) fn targets(&self) -> LossTargets<'_> {
+        LossTargets {
+            actions: &self.actions,
+            old_log_probs: &self.old_log_probs,
+            advantages: &self.advantages,
+            old_values: &self.old_values,
+            returns: &self.returns,
+            teacher_probs: &self.teacher_probs,
+            teacher_mask: &self.teacher_mask,
+        }
+    }
+
     pub(crate) fn gather(
         &mut self,
         chunk: &[u32],
