@@ -105,6 +105,9 @@ enum Command {
         /// (0: never; LLM teacher only).
         #[arg(long, value_name = "N", default_value_t = duet::training::FEEDBACK_EVERY_UPDATES)]
         feedback_every: u64,
+        /// A prompt template for the LLM teacher [default: the scene's, else the shipped one].
+        #[arg(long, value_name = "FILE")]
+        prompt: Option<PathBuf>,
     },
     /// Play episodes with a trained student (no learning); prints one JSON line.
     Eval {
@@ -273,6 +276,9 @@ enum BenchCommand {
         /// each seed's last feedback goes to DIR/seed-S/feedback.txt.
         #[arg(long, value_name = "N", default_value_t = duet::training::FEEDBACK_EVERY_UPDATES)]
         feedback_every: u64,
+        /// A prompt template for the LLM teacher [default: the scene's, else the shipped one].
+        #[arg(long, value_name = "FILE")]
+        prompt: Option<PathBuf>,
     },
     /// Run the app at max speed and report frame times (p50/p95, ms); without a display it
     /// runs under xvfb-run (Mesa's software Vulkan).
@@ -380,6 +386,7 @@ fn main() -> ExitCode {
                     teacher_episodes,
                     wait_for_advice,
                     feedback_every,
+                    prompt,
                 },
         }) => duet::cli::bench_learn(&duet::cli::BenchLearnArgs {
             scene,
@@ -391,11 +398,31 @@ fn main() -> ExitCode {
             teacher_episodes,
             wait_for_advice,
             feedback_every,
+            prompt,
         }),
         Some(Command::Bench { what: BenchCommand::Ui { scene, seconds } }) => duet::bench::ui::run(&scene, seconds),
-        Some(Command::Train { scene, frames, seed, teacher, out, resume, checkpoint_every, feedback_every }) => {
-            let args =
-                duet::cli::TrainArgs { scene, frames, seed, teacher, out, resume, checkpoint_every, feedback_every };
+        Some(Command::Train {
+            scene,
+            frames,
+            seed,
+            teacher,
+            out,
+            resume,
+            checkpoint_every,
+            feedback_every,
+            prompt,
+        }) => {
+            let args = duet::cli::TrainArgs {
+                scene,
+                frames,
+                seed,
+                teacher,
+                out,
+                resume,
+                checkpoint_every,
+                feedback_every,
+                prompt,
+            };
             duet::cli::train(&args)
         }
         Some(Command::Eval { run, episodes, greedy, seed }) => {

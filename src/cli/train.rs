@@ -31,6 +31,8 @@ pub struct TrainArgs {
     pub checkpoint_every: u64,
     /// Updates between feedback refreshes of the teacher's prompt (0: never).
     pub feedback_every: u64,
+    /// A prompt template for an LLM teacher in place of the scene's.
+    pub prompt: Option<PathBuf>,
 }
 
 /// `duet train`: trains the scene's student, appending one JSON record per PPO update to
@@ -53,6 +55,9 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let mut scene = Scene::load(&scene_path)?;
     if let Some(seed) = args.seed.or(resumed.map(|r| r.seed)) {
         scene.seed = seed;
+    }
+    if let Some(prompt) = &args.prompt {
+        scene.teacher.prompt = Some(prompt.clone());
     }
     let teacher = match (&args.teacher, resumed) {
         (Some(name), _) => name.parse()?,
@@ -283,6 +288,8 @@ pub struct BenchLearnArgs {
     pub wait_for_advice: bool,
     /// Updates between feedback refreshes of the teacher's prompt (0: never).
     pub feedback_every: u64,
+    /// A prompt template for an LLM teacher in place of the scene's.
+    pub prompt: Option<PathBuf>,
 }
 
 /// `duet bench learn`: trains one student per seed, prints a progress line per update to
@@ -299,6 +306,9 @@ pub fn bench_learn(args: &BenchLearnArgs) -> anyhow::Result<ExitCode> {
         scene.seed = seed;
     }
     scene.teacher.wait_for_advice |= args.wait_for_advice;
+    if let Some(prompt) = &args.prompt {
+        scene.teacher.prompt = Some(prompt.clone());
+    }
     let teacher: TeacherKind = args.teacher.parse()?;
     let config = TrainerConfig::from_scene(&scene, teacher)
         .with_context(|| format!("{}: cannot train on this scene", args.scene.display()))?;
