@@ -90,7 +90,10 @@ fn no_teacher_reports_no_feedback() {
 
 #[test]
 fn the_followed_option_is_a_walk_from_the_agent_to_its_target() {
-    let mut app = app(TeacherKind::Oracle);
+    // One trainer step every other frame: at max speed a whole rollout fills within a frame
+    // and the trainer is nearly always updating when the test looks.
+    let mut app = headless_app(small_scene(), TeacherKind::Oracle, Speed::Fast, Duration::from_secs_f64(1.0 / 60.0))
+        .expect("headless app");
     let mut checked = 0;
     let mut targets = 0;
     let started = Instant::now();
