@@ -335,11 +335,25 @@ impl LlmAdvisor {
 
     /// The cache after the prefix and `state_tokens`, reusing the previous request's shared
     /// leading tokens; returns it and how many state tokens were reused.
-    fn state_cache(&mut self, state_tokens: &[u32]) -> Result<(KvCache, usize), AdvisorError> {
+    /// With `continuations`, also scores them (sibling-normalised) in the same pass: their
+    /// per-token log-probabilities.
+    fn state_cache_scoring(
+        &mut self,
+        state_tokens: &[u32],
+        continuations: Option<&[&[u32]]>,
+    ) -> Result<(KvCache, usize, Option<Vec<Vec<f32>>>), AdvisorError> {
         let Some(prefix) = &self.prefix else { return Err(AdvisorError::Model("no prompt prefix in force".into())) };
         self.check_length(prefix.tokens.len() + state_tokens.len() + SAMPLED_ANSWER_TOKENS)?;
         if state_tokens.is_empty() {
-            return Ok((prefix.cache.clone(), 0));
+            let scores = match continuations {
+                Some(continuations) => Some(
+                    self.model
+                        .score_continuation_tree(&prefix.cache, continuations, TreeNormalization::Siblings)
+                        .map_err(model_error)?,
+                ),
+                None => None,
+            };
+            return Ok((prefix.cache.clone(), 0, scores));
         }
         // At least one token is run, so the cache ends with a fresh hidden state.
         let shared = self.last_state.as_ref().map_or(0, |last| {
@@ -352,9 +366,35 @@ impl LlmAdvisor {
                 .map_err(|error| AdvisorError::Model(error.to_string()))?,
             _ => prefix.cache.clone(),
         };
-        self.model.extend(&state_tokens[shared..], &mut cache).map_err(model_error)?;
+        let scores = match continuations {
+            Some(continuations) => Some(
+                self.model
+                    .extend_and_score_siblings(&state_tokens[shared..], &mut cache, continuations)
+                    .map_err(model_error)?,
+            ),
+            None => {
+                self.model.extend(&state_tokens[shared..], &mut cache).map_err(model_error)?;
+                None
+            }
+        };
         self.last_state = Some(StateCache { tokens: state_tokens.to_vec(), cache: cache.clone() });
-        Ok((cache, shared))
+        Ok((cache, shared, scores))
+    }
+
+    /// The token ids each option is scored as: " phrase\n".
+    fn option_continuations(&self, options: &[TeacherOption]) -> Result<Vec<Vec<u32>>, AdvisorError> {
+        options.iter().map(|option| self.encode(&format!(" {}\n", option.phrase()), false)).collect()
+    }
+
+    /// Each option's score from its tokens' log-probabilities: their sum, or their mean.
+    fn option_scores(&self, log_probs: &[Vec<f32>]) -> Vec<f64> {
+        log_probs
+            .iter()
+            .map(|token_log_probs| {
+                let total: f64 = token_log_probs.iter().map(|&value| value as f64).sum();
+                if self.settings.length_normalized { total / token_log_probs.len().max(1) as f64 } else { total }
+            })
+            .collect()
     }
 
     /// Continuation scoring: log-likelihood of " phrase\n" per option, all in one pass.
@@ -363,20 +403,11 @@ impl LlmAdvisor {
         cache: &KvCache,
         options: &[TeacherOption],
     ) -> Result<(Vec<f64>, usize), AdvisorError> {
-        let mut continuations = Vec::with_capacity(options.len());
-        for option in options {
-            continuations.push(self.encode(&format!(" {}\n", option.phrase()), false)?);
-        }
+        let continuations = self.option_continuations(options)?;
         let slices: Vec<&[u32]> = continuations.iter().map(Vec::as_slice).collect();
         let log_probs =
             self.model.score_continuation_tree(cache, &slices, self.settings.normalization).map_err(model_error)?;
-        let scores = log_probs
-            .iter()
-            .map(|token_log_probs| {
-                let total: f64 = token_log_probs.iter().map(|&value| value as f64).sum();
-                if self.settings.length_normalized { total / token_log_probs.len().max(1) as f64 } else { total }
-            })
-            .collect();
+        let scores = self.option_scores(&log_probs);
         let run = match self.settings.normalization {
             TreeNormalization::Siblings => sibling_scoring_tokens(&slices),
             TreeNormalization::Vocabulary => continuations.iter().map(Vec::len).sum(),
@@ -499,21 +530,30 @@ impl Advisor for LlmAdvisor {
 
         let state_started = Instant::now();
         let state_tokens = self.encode(&rendered.state_part, false)?;
-        let (cache, reused) = self.state_cache(&state_tokens)?;
+        // Sibling-normalised continuation scoring runs with the state in one pass.
+        let one_pass = self.settings.scoring == ScoringMode::Continuation
+            && self.settings.normalization == TreeNormalization::Siblings;
+        let continuations = if one_pass { self.option_continuations(&request.options)? } else { Vec::new() };
+        let slices: Vec<&[u32]> = continuations.iter().map(Vec::as_slice).collect();
+        let (cache, reused, log_probs) = self.state_cache_scoring(&state_tokens, one_pass.then_some(&slices[..]))?;
         timing.state_tokens = state_tokens.len();
         timing.reused_state_tokens = reused;
         timing.state_seconds = state_started.elapsed().as_secs_f64();
 
         let scoring_started = Instant::now();
         let temperature = self.settings.temperature.max(1e-6);
-        let probabilities = match self.settings.scoring {
-            ScoringMode::Continuation => {
+        let probabilities = match (self.settings.scoring, log_probs) {
+            (ScoringMode::Continuation, Some(log_probs)) => {
+                timing.option_tokens = sibling_scoring_tokens(&slices);
+                softmax(&self.option_scores(&log_probs), temperature)
+            }
+            (ScoringMode::Continuation, None) => {
                 let (scores, option_tokens) = self.continuation_scores(&cache, &request.options)?;
                 timing.option_tokens = option_tokens;
                 softmax(&scores, temperature)
             }
-            ScoringMode::Menu => softmax(&self.menu_scores(&cache, &request.options)?, temperature),
-            ScoringMode::SampleAndCount => {
+            (ScoringMode::Menu, _) => softmax(&self.menu_scores(&cache, &request.options)?, temperature),
+            (ScoringMode::SampleAndCount, _) => {
                 let (frequencies, sampled) = self.sampled_frequencies(&cache, request)?;
                 timing.option_tokens = sampled;
                 frequencies

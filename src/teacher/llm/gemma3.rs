@@ -492,6 +492,55 @@ impl Gemma3Model {
                 plan.run.iter().map(|&node| tree.parents[node].and_then(|parent| plan.run_index[parent])).collect();
             Some(self.forward_layout(&tokens, cache, Some(&parents))?.0)
         };
+        self.sibling_scores_from(tree, &plan, root_hidden, hidden.as_ref())
+    }
+
+    /// Runs `state` after what `cache` holds, keeping it there, and scores `continuations`
+    /// after it as `score_continuation_tree` with `Siblings` does, in one pass: the state
+    /// tokens as a chain, the option tree's forks hanging from its last token. Each pass reads
+    /// every weight however few its tokens (~70 ms here), so one pass instead of two is most
+    /// of what a request costs beyond its tokens.
+    pub fn extend_and_score_siblings(
+        &self,
+        state: &[u32],
+        cache: &mut KvCache,
+        continuations: &[&[u32]],
+    ) -> Result<Vec<Vec<f32>>, Gemma3Error> {
+        if state.is_empty() {
+            return self.score_continuation_tree(cache, continuations, TreeNormalization::Siblings);
+        }
+        let tree = TokenTree::build(continuations);
+        let plan = SiblingPlan::of(&tree);
+        let (start, chain) = (cache.len(), state.len());
+        let mut tokens = state.to_vec();
+        let mut parents: Vec<Option<usize>> = (0..chain).map(|index| index.checked_sub(1)).collect();
+        for &node in &plan.run {
+            tokens.push(tree.tokens[node]);
+            // A run node's parent is run too (`SiblingPlan::of` keeps every ancestor).
+            let parent =
+                tree.parents[node].and_then(|parent| plan.run_index[parent]).map_or(chain - 1, |row| chain + row);
+            parents.push(Some(parent));
+        }
+        self.thread_pool.install(|| {
+            let (hidden, updated) = self.forward_layout(&tokens, cache, Some(&parents))?;
+            let root = hidden.i(chain - 1)?;
+            let run_rows = if plan.run.is_empty() { None } else { Some(hidden.narrow(0, chain, plan.run.len())?) };
+            let scores = self.sibling_scores_from(&tree, &plan, &root, run_rows.as_ref())?;
+            // The forks were laid out after the state: keep the state alone.
+            *cache = updated.truncated(start + chain)?.with_last_hidden(root);
+            Ok(scores)
+        })
+    }
+
+    /// Sibling-normalised scores of `tree` from the hidden states that predict its tokens:
+    /// `root_hidden` for its first tokens, row `plan.run_index[parent]` of `hidden` for the others.
+    fn sibling_scores_from(
+        &self,
+        tree: &TokenTree,
+        plan: &SiblingPlan,
+        root_hidden: &Tensor,
+        hidden: Option<&Tensor>,
+    ) -> Result<Vec<Vec<f32>>, Gemma3Error> {
         // One logit per node that has siblings: its parent's row times its token's embedding.
         let scored: Vec<usize> = (0..tree.tokens.len()).filter(|&node| plan.has_siblings[node]).collect();
         let mut node_log_probs = vec![0.0f32; tree.tokens.len()];
@@ -500,7 +549,7 @@ impl Gemma3Model {
         }
         let predictors: Vec<Tensor> = scored
             .iter()
-            .map(|&node| match (tree.parents[node], &hidden) {
+            .map(|&node| match (tree.parents[node], hidden) {
                 (None, _) => Ok(root_hidden.clone()),
                 (Some(parent), Some(hidden)) => {
                     let row = plan.run_index[parent].ok_or(Gemma3Error::EmptyCache)?;

@@ -104,6 +104,12 @@ impl KvCache {
     }
 
     /// Records that `new_positions` tokens went through every layer, ending with `last_hidden`.
+    /// This cache with `hidden` as the state of its last position (after `truncated`).
+    pub(crate) fn with_last_hidden(mut self, hidden: Tensor) -> KvCache {
+        self.last_hidden = Some(hidden);
+        self
+    }
+
     pub(crate) fn advance(&mut self, new_positions: usize, last_hidden: Tensor) {
         self.positions += new_positions;
         self.last_hidden = Some(last_hidden);

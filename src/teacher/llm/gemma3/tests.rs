@@ -503,6 +503,32 @@ fn menu_logits_are_the_full_rows_entries() {
 }
 
 #[test]
+fn one_pass_over_state_and_forks_equals_two_passes() {
+    let Fixture { model, .. } = fixture();
+    let mut prefix = model.new_cache();
+    model.forward(&TOKENS[..4], &mut prefix, LogitPositions::Last).expect("prefix");
+    let continuations: Vec<&[u32]> = vec![&[3, 9, 9], &[3, 9, 12], &[3, 14], &[21, 4]];
+    let state = &TOKENS[4..9];
+    let mut separate = prefix.clone();
+    model.extend(state, &mut separate).expect("state");
+    let expected =
+        model.score_continuation_tree(&separate, &continuations, TreeNormalization::Siblings).expect("two passes");
+    let mut combined = prefix.clone();
+    let found = model.extend_and_score_siblings(state, &mut combined, &continuations).expect("one pass");
+    for (found, expected) in found.iter().zip(&expected) {
+        assert_eq!(found.len(), expected.len());
+        for (a, b) in found.iter().zip(expected) {
+            assert!((a - b).abs() < TOLERANCE, "{found:?} vs {expected:?}");
+        }
+    }
+    // The cache holds the state alone and goes on as the two-pass one does (past the window).
+    assert_eq!(combined.len(), separate.len());
+    let next_separate = model.forward(&TOKENS[9..], &mut separate, LogitPositions::All).expect("after two passes");
+    let next_combined = model.forward(&TOKENS[9..], &mut combined, LogitPositions::All).expect("after one pass");
+    assert_rows_close(&rows(&next_combined), &rows(&next_separate), "after the state");
+}
+
+#[test]
 fn sibling_normalised_tree_scores_are_constrained_decoding_probabilities() {
     let Fixture { model, .. } = fixture();
     let mut cache = model.new_cache();
