@@ -19,6 +19,10 @@ pub struct UpdateRecord {
     pub update: u64,
     /// Env frames so far (over all envs).
     pub frames: u64,
+    /// Envs stepped in parallel: `frames` counts every env's steps (0 in logs written
+    /// before this field existed).
+    #[serde(default)]
+    pub num_envs: usize,
     /// Episodes finished so far.
     pub episodes: u64,
     /// Over the last `EPISODE_WINDOW` episodes; None before the first one ends.
@@ -174,5 +178,9 @@ mod tests {
         let second = UpdateRecord { update: 2, teacher_kl: Some(0.5), ..UpdateRecord::default() };
         MetricsLog::append_to(&path).and_then(|mut log| log.append(&second)).expect("append");
         assert_eq!(read_log(&path).expect("read"), vec![first, second]);
+        // Lines written before `num_envs` existed still read (as 0).
+        let old = r#"{"update":3,"frames":6144,"episodes":1,"return_mean":null,"success_rate":null,"episode_length":null,"policy_loss":0.0,"value_loss":0.0,"entropy":0.0,"approx_kl":0.0,"clip_fraction":0.0,"grad_norm":0.0,"teacher_kl":null,"lambda":1.0,"teacher_agreement":null,"teacher_coverage":0.0,"fps":0.0}"#;
+        let record: UpdateRecord = serde_json::from_str(old).expect("an old line");
+        assert_eq!((record.update, record.num_envs), (3, 0));
     }
 }

@@ -449,6 +449,7 @@ impl Trainer {
         let record = UpdateRecord {
             update: self.updates,
             frames: self.frames,
+            num_envs: self.env.num_envs(),
             episodes: self.episodes,
             return_mean: self.window.return_mean(),
             success_rate: self.window.success_rate(),
