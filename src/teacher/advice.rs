@@ -127,6 +127,15 @@ pub fn template_for_spec(spec: &TeacherSpec) -> Result<PromptTemplate, PromptErr
     }
 }
 
+/// What running a request's state tokens gave: the cache after them, how many were reused
+/// from the previous request, and the options' per-token log-probabilities when they were
+/// scored in the same pass.
+struct StatePass {
+    cache: KvCache,
+    reused: usize,
+    option_log_probs: Option<Vec<Vec<f32>>>,
+}
+
 /// Where the time of the last request went, for `duet teacher ask` and benchmarks.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct AdviceTiming {
@@ -341,7 +350,7 @@ impl LlmAdvisor {
         &mut self,
         state_tokens: &[u32],
         continuations: Option<&[&[u32]]>,
-    ) -> Result<(KvCache, usize, Option<Vec<Vec<f32>>>), AdvisorError> {
+    ) -> Result<StatePass, AdvisorError> {
         let Some(prefix) = &self.prefix else { return Err(AdvisorError::Model("no prompt prefix in force".into())) };
         self.check_length(prefix.tokens.len() + state_tokens.len() + SAMPLED_ANSWER_TOKENS)?;
         if state_tokens.is_empty() {
@@ -353,7 +362,7 @@ impl LlmAdvisor {
                 ),
                 None => None,
             };
-            return Ok((prefix.cache.clone(), 0, scores));
+            return Ok(StatePass { cache: prefix.cache.clone(), reused: 0, option_log_probs: scores });
         }
         // At least one token is run, so the cache ends with a fresh hidden state.
         let shared = self.last_state.as_ref().map_or(0, |last| {
@@ -378,7 +387,7 @@ impl LlmAdvisor {
             }
         };
         self.last_state = Some(StateCache { tokens: state_tokens.to_vec(), cache: cache.clone() });
-        Ok((cache, shared, scores))
+        Ok(StatePass { cache, reused: shared, option_log_probs: scores })
     }
 
     /// The token ids each option is scored as: " phrase\n".
@@ -535,7 +544,8 @@ impl Advisor for LlmAdvisor {
             && self.settings.normalization == TreeNormalization::Siblings;
         let continuations = if one_pass { self.option_continuations(&request.options)? } else { Vec::new() };
         let slices: Vec<&[u32]> = continuations.iter().map(Vec::as_slice).collect();
-        let (cache, reused, log_probs) = self.state_cache_scoring(&state_tokens, one_pass.then_some(&slices[..]))?;
+        let StatePass { cache, reused, option_log_probs: log_probs } =
+            self.state_cache_scoring(&state_tokens, one_pass.then_some(&slices[..]))?;
         timing.state_tokens = state_tokens.len();
         timing.reused_state_tokens = reused;
         timing.state_seconds = state_started.elapsed().as_secs_f64();

@@ -197,7 +197,7 @@ fn parse_pieces(text: &str) -> Result<Vec<Piece>, (usize, String)> {
                 let Some(length) = text[start..].find(['}', '{', '\n']) else {
                     return Err((offset, "'{' is never closed (write '{{' for a literal brace)".into()));
                 };
-                if text[start + length..].chars().next() != Some('}') {
+                if !text[start + length..].starts_with('}') {
                     return Err((offset, "'{' is never closed (write '{{' for a literal brace)".into()));
                 }
                 let name = &text[start..start + length];

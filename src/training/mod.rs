@@ -615,7 +615,7 @@ impl Trainer {
     /// every replayed state otherwise).
     fn replay_actions(&mut self, actions: &[u8]) -> Result<(), TrainingError> {
         let num_envs = self.env.num_envs();
-        if actions.len() % num_envs != 0 {
+        if !actions.len().is_multiple_of(num_envs) {
             return Err(TrainingError::Config(format!(
                 "{} saved actions are not a whole number of steps of {num_envs} envs",
                 actions.len()
