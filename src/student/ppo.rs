@@ -337,7 +337,13 @@ impl Student {
     }
 
     /// Advantages and returns of a full rollout, checked.
-    fn advantages(&self, rollout: &RolloutBuffer, last_values: &[f32]) -> Result<(Vec<f32>, Vec<f32>), StudentError> {
+    /// GAE advantages and returns of `rollout` under this student's γ and λ (`last_values`: the
+    /// values of the states after its last step).
+    pub fn advantages(
+        &self,
+        rollout: &RolloutBuffer,
+        last_values: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>), StudentError> {
         let samples = rollout.len();
         if samples == 0 || rollout.rewards.len() != samples {
             return Err(StudentError::Config("update needs a rollout with an outcome for every decision".into()));

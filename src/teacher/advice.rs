@@ -406,22 +406,15 @@ impl LlmAdvisor {
             .collect()
     }
 
-    /// Continuation scoring: log-likelihood of " phrase\n" per option, all in one pass.
-    fn continuation_scores(
-        &self,
-        cache: &KvCache,
-        options: &[TeacherOption],
-    ) -> Result<(Vec<f64>, usize), AdvisorError> {
+    /// Continuation scoring over the whole vocabulary (true log-likelihoods of " phrase\n" per
+    /// option, all in one tree pass after the state). Sibling normalisation scores with the
+    /// state's own pass instead (`state_cache_scoring`).
+    fn vocabulary_scores(&self, cache: &KvCache, options: &[TeacherOption]) -> Result<(Vec<f64>, usize), AdvisorError> {
         let continuations = self.option_continuations(options)?;
         let slices: Vec<&[u32]> = continuations.iter().map(Vec::as_slice).collect();
         let log_probs =
-            self.model.score_continuation_tree(cache, &slices, self.settings.normalization).map_err(model_error)?;
-        let scores = self.option_scores(&log_probs);
-        let run = match self.settings.normalization {
-            TreeNormalization::Siblings => sibling_scoring_tokens(&slices),
-            TreeNormalization::Vocabulary => continuations.iter().map(Vec::len).sum(),
-        };
-        Ok((scores, run))
+            self.model.score_continuation_tree(cache, &slices, TreeNormalization::Vocabulary).map_err(model_error)?;
+        Ok((self.option_scores(&log_probs), continuations.iter().map(Vec::len).sum()))
     }
 
     /// Menu scoring: the next token's logits for the options' letters.
@@ -558,7 +551,7 @@ impl Advisor for LlmAdvisor {
                 softmax(&self.option_scores(&log_probs), temperature)
             }
             (ScoringMode::Continuation, None) => {
-                let (scores, option_tokens) = self.continuation_scores(&cache, &request.options)?;
+                let (scores, option_tokens) = self.vocabulary_scores(&cache, &request.options)?;
                 timing.option_tokens = option_tokens;
                 softmax(&scores, temperature)
             }

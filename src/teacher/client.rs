@@ -424,10 +424,11 @@ impl TeacherClient {
     }
 
     /// Blocks until every one of `requests` has advice in the cache (from any prompt version)
-    /// or was refused by a worker, at most `timeout`; false when time ran out or every worker
-    /// failed. Queues the requests that are not waiting yet. For headless runs that pace the
-    /// student by the teacher (LLM4Teach's way), never for the app.
-    pub fn wait_for(&mut self, requests: &[AdviceRequest], timeout: Duration) -> bool {
+    /// or was refused by a worker, at most `timeout`, and returns each one's advice (None:
+    /// refused, or time ran out, or every worker failed). Queues the requests that are not
+    /// waiting yet. Not counted as lookups. For headless runs that pace the student by the
+    /// teacher (LLM4Teach's way), never for the app.
+    pub fn wait_for(&mut self, requests: &[AdviceRequest], timeout: Duration) -> Vec<Option<Arc<TeacherAdvice>>> {
         let deadline = Instant::now() + timeout;
         for request in requests {
             if self.cache.get(&self.config.model_name, request, self.applied.version).is_none() {
@@ -440,17 +441,22 @@ impl TeacherClient {
                 client.refused.contains(request)
                     || client.cache.get(&client.config.model_name, request, client.applied.version).is_some()
             };
-            if requests.iter().all(|request| answered(self, request)) {
-                return true;
-            }
-            if matches!(self.health(), ClientHealth::Failed(_)) {
-                return false;
+            if requests.iter().all(|request| answered(self, request))
+                || matches!(self.health(), ClientHealth::Failed(_))
+            {
+                break;
             }
             match self.events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(event) => self.handle(event),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return false,
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }
         }
+        requests
+            .iter()
+            .map(|request| {
+                self.cache.get(&self.config.model_name, request, self.applied.version).map(|found| found.advice)
+            })
+            .collect()
     }
 
     /// Waiting requests dropped because the queue was full.

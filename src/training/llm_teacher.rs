@@ -173,11 +173,10 @@ impl TeacherPolicy for LlmTeacher {
             return;
         }
         let requests: Vec<AdviceRequest> = unanswered.iter().map(|(_, request)| request.clone()).collect();
-        self.client.wait_for(&requests, ADVICE_TIMEOUT);
-        for (index, request) in unanswered {
+        let answers = self.client.wait_for(&requests, ADVICE_TIMEOUT);
+        for ((index, _), found) in unanswered.into_iter().zip(answers) {
             // Observing again in the same step changes nothing (reveal and reset are idempotent).
             let (world, seen) = (env.world(index), self.fogs.observe(env, index));
-            let found = self.client.lookup(&request);
             advice[index] = found.as_deref().and_then(|option_advice| action_distribution(option_advice, world, seen));
             self.advice[index] = found;
         }

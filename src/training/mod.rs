@@ -15,7 +15,6 @@ use crate::env::scene::{Scene, StudentSpec, TeacherSpec};
 use crate::env::vec_env::{EpisodeStats, ObservationKind, VecEnv, VecEnvConfig};
 use crate::feedback::FeedbackRecorder;
 use crate::metrics::{EpisodeWindow, UpdateRecord};
-use crate::student::ppo::generalized_advantages;
 use crate::student::{
     ActionDistribution, NoTeacher, ObservationLayout, OracleTeacher, RolloutBuffer, Student, StudentError,
     TeacherPolicy, distill_lambda,
@@ -422,17 +421,9 @@ impl Trainer {
     pub fn update(&mut self) -> Result<UpdateRecord, TrainingError> {
         let last_values = self.student.values(self.env.observations())?;
         if let Some(feedback) = &mut self.feedback {
-            // The same GAE the update computes, for what following each advice was worth.
-            let spec = &self.config.student;
-            let (advantages, _) = generalized_advantages(
-                &self.rollout.rewards,
-                &self.rollout.values,
-                &self.rollout.dones,
-                &last_values,
-                self.rollout.num_envs,
-                spec.gamma as f32,
-                spec.gae_lambda as f32,
-            );
+            // The GAE the update computes (again: a pass over the rollout, microseconds), for
+            // what following each advice was worth.
+            let (advantages, _) = self.student.advantages(&self.rollout, &last_values)?;
             feedback.attach_advantages(&advantages, self.rollout.num_envs);
         }
         let lambda = self.distill_lambda();
