@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
-use duet::teacher::llm::{Gemma3Model, Gemma3Options, GemmaTokenizer, GgufFile, KvCache, LogitPositions};
+use duet::teacher::llm::{GgufFile, GgufTokenizer, KvCache, LanguageModel, LogitPositions, ModelOptions};
 use duet::teacher::model_path::existing_default_model_path;
 
 /// llama.cpp's perplexity of tests/fixtures/text/paragraph.txt (223 tokens with <bos>).
@@ -30,8 +30,8 @@ const LOG_PROB_TOLERANCE: f32 = 0.15;
 const SPEED_PROMPT_TOKENS: usize = 300;
 
 struct Loaded {
-    model: Gemma3Model,
-    tokenizer: GemmaTokenizer,
+    model: LanguageModel,
+    tokenizer: GgufTokenizer,
 }
 
 fn model_path() -> PathBuf {
@@ -44,9 +44,9 @@ fn loaded() -> &'static Loaded {
         let path = model_path();
         let started = Instant::now();
         let mut file = GgufFile::open(&path).unwrap_or_else(|error| panic!("{error}"));
-        let model = Gemma3Model::load(&mut file, &Gemma3Options::default()).unwrap_or_else(|error| panic!("{error}"));
+        let model = LanguageModel::load(&mut file, &ModelOptions::default()).unwrap_or_else(|error| panic!("{error}"));
         let model_seconds = started.elapsed().as_secs_f64();
-        let tokenizer = GemmaTokenizer::from_gguf(&file).unwrap_or_else(|error| panic!("{error}"));
+        let tokenizer = GgufTokenizer::from_gguf(&file).unwrap_or_else(|error| panic!("{error}"));
         eprintln!(
             "{}: model loaded (f32) in {model_seconds:.2}s, tokenizer built in {:.2}s, {} inference thread(s)",
             path.display(),
@@ -99,7 +99,7 @@ fn paragraph_perplexity_matches_llama_cpp() {
     let _guard = exclusive();
     let Loaded { model, tokenizer } = loaded();
     let tokens = tokenizer.encode(&paragraph(), true).unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(tokens.first(), Some(&tokenizer.bos_token_id()));
+    assert_eq!(tokens.first(), tokenizer.bos_token_id().as_ref());
 
     let started = Instant::now();
     let mut cache = model.new_cache();
@@ -193,7 +193,9 @@ fn prompt_processing_speed_is_reported_and_prefix_reuse_agrees() {
     let Loaded { model, tokenizer } = loaded();
     let paragraph_tokens = tokenizer.encode(&paragraph(), true).unwrap_or_else(|error| panic!("{error}"));
     // <bos>, then the paragraph's tokens over and over up to the prompt length.
-    let prompt: Vec<u32> = std::iter::once(tokenizer.bos_token_id())
+    let prompt: Vec<u32> = tokenizer
+        .bos_token_id()
+        .into_iter()
         .chain(paragraph_tokens[1..].iter().copied().cycle())
         .take(SPEED_PROMPT_TOKENS)
         .collect();

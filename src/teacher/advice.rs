@@ -1,4 +1,4 @@
-//! The LLM advisor: a Gemma 3 GGUF model that turns a prompt template and a state into a
+//! The LLM advisor: a GGUF language model (Gemma 3 by default) that turns a prompt template and a state into a
 //! distribution over the legal options (continuation scoring, a lettered menu, or sampling).
 //!
 //! Speed comes from reuse: the rendered prompt prefix (instructions, few-shot examples,
@@ -21,7 +21,7 @@ use crate::env::text::Detail;
 use crate::skills::TeacherOption;
 use crate::teacher::advisor::{AdviceOrigin, AdviceRequest, Advisor, AdvisorError, TeacherAdvice};
 use crate::teacher::llm::{
-    Gemma3Model, Gemma3Options, GemmaTokenizer, GgufFile, KvCache, LogitPositions, TreeNormalization,
+    GgufFile, GgufTokenizer, KvCache, LanguageModel, LogitPositions, ModelError, ModelOptions, TreeNormalization,
     sibling_scoring_tokens,
 };
 use crate::teacher::model_path;
@@ -44,7 +44,7 @@ const SAMPLE_COUNT_SMOOTHING: f32 = 0.1;
 /// `teacher` section.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LlmAdvisorSettings {
-    /// The GGUF file (gemma3 architecture).
+    /// The GGUF file (gemma3, llama or qwen2 architecture).
     pub model_path: PathBuf,
     pub scoring: ScoringMode,
     /// Softmax temperature over option scores (and of sampling, in sample-and-count mode).
@@ -170,8 +170,8 @@ struct StateCache {
 /// A local LLM teacher (see the module summary).
 pub struct LlmAdvisor {
     settings: LlmAdvisorSettings,
-    model: Gemma3Model,
-    tokenizer: GemmaTokenizer,
+    model: LanguageModel,
+    tokenizer: GgufTokenizer,
     model_name: String,
     template: PromptTemplate,
     feedback: String,
@@ -199,15 +199,15 @@ impl LlmAdvisor {
         model_path::require_model_file(&path).map_err(|error| AdvisorError::Model(error.to_string()))?;
         let corrupt = |message: String| {
             AdvisorError::Model(format!(
-                "{message} (is {} a complete gemma3 GGUF? `make model` re-fetches the default one)",
+                "{message} (is {} a complete GGUF of a supported architecture? `make model` re-fetches the default one)",
                 path.display()
             ))
         };
         let mut file = GgufFile::open(&path).map_err(|error| corrupt(error.to_string()))?;
-        let tokenizer = GemmaTokenizer::from_gguf(&file).map_err(|error| corrupt(error.to_string()))?;
-        let model = Gemma3Model::load(
+        let tokenizer = GgufTokenizer::from_gguf(&file).map_err(|error| corrupt(error.to_string()))?;
+        let model = LanguageModel::load(
             &mut file,
-            &Gemma3Options { threads: settings.threads.max(1), weights: settings.weights },
+            &ModelOptions { threads: settings.threads.max(1), weights: settings.weights },
         )
         .map_err(|error| corrupt(error.to_string()))?;
         let newline_tokens = single_tokens(&tokenizer, &["\n", "\n\n"]);
@@ -242,11 +242,11 @@ impl LlmAdvisor {
         &self.settings
     }
 
-    pub fn model(&self) -> &Gemma3Model {
+    pub fn model(&self) -> &LanguageModel {
         &self.model
     }
 
-    pub fn tokenizer(&self) -> &GemmaTokenizer {
+    pub fn tokenizer(&self) -> &GgufTokenizer {
         &self.tokenizer
     }
 
@@ -317,8 +317,14 @@ impl LlmAdvisor {
         })
     }
 
-    fn encode(&self, text: &str, with_bos: bool) -> Result<Vec<u32>, AdvisorError> {
-        self.tokenizer.encode(text, with_bos).map_err(|error| AdvisorError::Model(error.to_string()))
+    /// Tokens of the start of a prompt (with `<bos>` where the model has one).
+    fn encode_start(&self, text: &str) -> Result<Vec<u32>, AdvisorError> {
+        self.tokenizer.encode(text, true).map_err(|error| AdvisorError::Model(error.to_string()))
+    }
+
+    /// Tokens of text that continues the prompt (state parts, options, rationales).
+    fn encode(&self, text: &str) -> Result<Vec<u32>, AdvisorError> {
+        self.tokenizer.encode_continuation(text).map_err(|error| AdvisorError::Model(error.to_string()))
     }
 
     fn check_length(&self, tokens: usize) -> Result<(), AdvisorError> {
@@ -333,7 +339,7 @@ impl LlmAdvisor {
         }
         self.prefix = None;
         self.last_state = None;
-        let tokens = self.encode(prefix_text, true)?;
+        let tokens = self.encode_start(prefix_text)?;
         self.check_length(tokens.len())?;
         let mut cache = self.model.new_cache();
         self.model.extend(&tokens, &mut cache).map_err(model_error)?;
@@ -392,7 +398,7 @@ impl LlmAdvisor {
 
     /// The token ids each option is scored as: " phrase\n".
     fn option_continuations(&self, options: &[TeacherOption]) -> Result<Vec<Vec<u32>>, AdvisorError> {
-        options.iter().map(|option| self.encode(&format!(" {}\n", option.phrase()), false)).collect()
+        options.iter().map(|option| self.encode(&format!(" {}\n", option.phrase()))).collect()
     }
 
     /// Each option's score from its tokens' log-probabilities: their sum, or their mean.
@@ -428,7 +434,7 @@ impl LlmAdvisor {
         }
         let mut letter_ids = Vec::with_capacity(options.len());
         for letter in MENU_LETTERS.chars().take(options.len()) {
-            let tokens = self.encode(&format!(" {letter}"), false)?;
+            let tokens = self.encode(&format!(" {letter}"))?;
             let [token] = tokens[..] else {
                 return Err(AdvisorError::Model(format!(
                     "the menu letter \" {letter}\" is not one token for this model"
@@ -479,7 +485,7 @@ impl LlmAdvisor {
     fn rationale(&self, cache: &KvCache, option: TeacherOption) -> Result<String, AdvisorError> {
         let lead = format!(" {} because", option.phrase());
         let mut cache = cache.clone();
-        let lead_tokens = self.encode(&lead, false)?;
+        let lead_tokens = self.encode(&lead)?;
         self.model.extend(&lead_tokens, &mut cache).map_err(model_error)?;
         let mut stops = self.newline_tokens.clone();
         stops.push(self.tokenizer.eos_token_id());
@@ -531,7 +537,7 @@ impl Advisor for LlmAdvisor {
         timing.prefix_seconds = started.elapsed().as_secs_f64();
 
         let state_started = Instant::now();
-        let state_tokens = self.encode(&rendered.state_part, false)?;
+        let state_tokens = self.encode(&rendered.state_part)?;
         // Sibling-normalised continuation scoring runs with the state in one pass.
         let one_pass = self.settings.scoring == ScoringMode::Continuation
             && self.settings.normalization == TreeNormalization::Siblings;
@@ -586,15 +592,15 @@ impl Advisor for LlmAdvisor {
     }
 }
 
-fn model_error(error: crate::teacher::llm::Gemma3Error) -> AdvisorError {
+fn model_error(error: ModelError) -> AdvisorError {
     AdvisorError::Model(error.to_string())
 }
 
 /// Ids of those `texts` that are one token each.
-fn single_tokens(tokenizer: &GemmaTokenizer, texts: &[&str]) -> Vec<u32> {
+fn single_tokens(tokenizer: &GgufTokenizer, texts: &[&str]) -> Vec<u32> {
     texts
         .iter()
-        .filter_map(|text| match tokenizer.encode(text, false).ok()?.as_slice() {
+        .filter_map(|text| match tokenizer.encode_continuation(text).ok()?.as_slice() {
             [token] => Some(*token),
             _ => None,
         })

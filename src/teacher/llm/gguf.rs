@@ -133,6 +133,15 @@ impl GgufFile {
         }
     }
 
+    pub fn optional_f32(&self, key: &str) -> Result<Option<f32>, GgufError> {
+        if self.content.metadata.contains_key(key) { self.f32(key).map(Some) } else { Ok(None) }
+    }
+
+    /// The parsed header (metadata and tensor infos), for readers that take candle's type.
+    pub fn content(&self) -> &Content {
+        &self.content
+    }
+
     pub fn optional_bool(&self, key: &str) -> Result<Option<bool>, GgufError> {
         match self.content.metadata.get(key) {
             None => Ok(None),

@@ -16,6 +16,8 @@ pub struct RopeTable {
     base: f64,
     linear_scaling_factor: f64,
     head_dim: usize,
+    /// Per frequency, a divisor of it (Llama 3's `rope_freqs.weight`); empty: none.
+    frequency_factors: Vec<f64>,
     /// Positions beyond this are an error: the model was not trained for them.
     maximum_positions: usize,
     device: Device,
@@ -42,10 +44,18 @@ impl RopeTable {
             base,
             linear_scaling_factor,
             head_dim,
+            frequency_factors: Vec::new(),
             maximum_positions,
             device: device.clone(),
             tables: Mutex::new(None),
         }
+    }
+
+    /// The same table with each frequency divided by its factor (`head_dim / 2` of them).
+    pub fn with_frequency_factors(mut self, factors: Vec<f64>) -> Self {
+        self.frequency_factors = factors;
+        *self.lock() = None;
+        self
     }
 
     pub fn base(&self) -> f64 {
@@ -89,8 +99,12 @@ impl RopeTable {
     fn build(&self, positions: usize) -> candle_core::Result<CosSin> {
         let half = self.head_dim / 2;
         // f64 angles: at position 30k the f32 rounding of position * frequency shows.
-        let inverse_frequencies: Vec<f64> =
-            (0..half).map(|index| self.base.powf(-((2 * index) as f64) / self.head_dim as f64)).collect();
+        let inverse_frequencies: Vec<f64> = (0..half)
+            .map(|index| {
+                let factor = self.frequency_factors.get(index).copied().unwrap_or(1.0);
+                self.base.powf(-((2 * index) as f64) / self.head_dim as f64) / factor
+            })
+            .collect();
         let mut cos = Vec::with_capacity(positions * half);
         let mut sin = Vec::with_capacity(positions * half);
         for position in 0..positions {

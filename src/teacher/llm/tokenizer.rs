@@ -1,25 +1,34 @@
 //! The teacher's tokenizer, rebuilt from the GGUF's own vocabulary (`tokenizer.ggml.*`) as a
-//! `tokenizers` BPE that reproduces the official Gemma 3 tokenizer.json id for id.
+//! `tokenizers` tokenizer: SentencePiece BPE (Gemma 3, llama 2) or byte-level BPE (Qwen2, Llama 3).
 //!
 //! Gemma 3 ships a SentencePiece BPE vocabulary (`tokenizer.ggml.model = "llama"`). Hugging
 //! Face's converter turns it into a `tokenizers` BPE whose merges are derived from the pieces
 //! and their scores; [`merges_from_pieces`] repeats that derivation (checked to give the
-//! official 514,906 merges in order), and [`GemmaTokenizer::from_vocabulary`] adds the same
-//! normalizer, pre-tokenizer, decoder, post-processor and added tokens. candle's
-//! `TokenizerFromGguf` only handles gpt2-style vocabularies, and a Unigram reading of these
-//! scores tokenizes Gemma 3 differently, hence this module.
+//! official 514,906 merges in order), and [`GgufTokenizer::from_vocabulary`] adds the same
+//! normalizer, pre-tokenizer, decoder, post-processor and added tokens (a Unigram reading of
+//! these scores tokenizes Gemma 3 differently). Byte-level vocabularies
+//! (`tokenizer.ggml.model = "gpt2"`) store their merges; candle's `TokenizerFromGguf` builds
+//! them, and [`GgufTokenizer::from_gguf`] sets the pre-tokenizer llama.cpp's
+//! `tokenizer.ggml.pre` names (GPT-2, Llama 3 and SmolLM splits, which candle leaves at GPT-2's).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use candle_core::quantized::tokenizer::TokenizerFromGguf;
 use tokenizers::decoders::byte_fallback::ByteFallback;
 use tokenizers::decoders::fuse::Fuse;
 use tokenizers::decoders::sequence::Sequence as DecoderSequence;
+use tokenizers::decoders::strip::Strip;
 use tokenizers::models::bpe::{BpeBuilder, Vocab};
-use tokenizers::normalizers::Replace;
-use tokenizers::pre_tokenizers::split::Split;
+use tokenizers::normalizers::{Prepend, Replace, Sequence as NormalizerSequence};
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::processors::template::TemplateProcessing;
-use tokenizers::{AddedToken, DecoderWrapper, SplitDelimiterBehavior, Tokenizer};
+use tokenizers::{
+    AddedToken, DecoderWrapper, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer,
+};
 
 use super::gguf::{GgufError, GgufFile};
 
@@ -59,17 +68,13 @@ pub enum TokenizerError {
     #[error(transparent)]
     Gguf(#[from] GgufError),
     #[error(
-        "{}: tokenizer model {model:?} (pre-tokenizer {pre:?}) is not supported: only \
-         SentencePiece BPE vocabularies (\"llama\") as Gemma 3 ships them",
-        path.display()
+        "{}: tokenizer model {model:?} (pre-tokenizer {pre:?}) is not supported: duet reads \
+         SentencePiece BPE (\"llama\", pre-tokenizer \"default\") and byte-level BPE (\"gpt2\", \
+         pre-tokenizer {})",
+        path.display(),
+        BYTE_LEVEL_PRE_TOKENIZERS.join(", ")
     )]
     UnsupportedModel { path: PathBuf, model: String, pre: String },
-    #[error(
-        "{}: tokenizer.ggml.add_space_prefix is true; only vocabularies without a space \
-         prefix (Gemma 3) are supported",
-        path.display()
-    )]
-    UnsupportedSpacePrefix { path: PathBuf },
     #[error(
         "{}: tokenizer metadata disagrees: {tokens} tokens, {scores} scores, {token_types} token types",
         path.display()
@@ -103,6 +108,9 @@ pub struct GgufVocabulary {
     pub padding_token_id: Option<u32>,
     /// Whether encoding prepends `<bos>` (Gemma: yes).
     pub add_bos_token: bool,
+    /// Whether text starts with a space ('▁') before tokenizing, as SentencePiece's dummy
+    /// prefix (llama 2: yes, Gemma: no; llama.cpp's default when the file does not say: yes).
+    pub add_space_prefix: bool,
 }
 
 impl GgufVocabulary {
@@ -114,9 +122,6 @@ impl GgufVocabulary {
         let pre = file.optional_string("tokenizer.ggml.pre")?.unwrap_or("default");
         if model != "llama" || pre != "default" {
             return Err(TokenizerError::UnsupportedModel { path, model: model.to_string(), pre: pre.to_string() });
-        }
-        if file.optional_bool("tokenizer.ggml.add_space_prefix")? == Some(true) {
-            return Err(TokenizerError::UnsupportedSpacePrefix { path });
         }
         let tokens: Vec<String> = file.string_array("tokenizer.ggml.tokens")?.into_iter().map(str::to_string).collect();
         let scores = file.f32_array("tokenizer.ggml.scores")?;
@@ -149,6 +154,7 @@ impl GgufVocabulary {
             unknown_token_id: file.u32("tokenizer.ggml.unknown_token_id")?,
             padding_token_id: file.optional_u32("tokenizer.ggml.padding_token_id")?,
             add_bos_token: file.optional_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(true),
+            add_space_prefix: file.optional_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(true),
             source: path,
         };
         vocabulary.validate()?;
@@ -257,19 +263,86 @@ pub fn merges_from_pieces(pieces: &[String], scores: &[f32], token_types: &[Toke
     candidates.into_iter().map(|candidate| (candidate.left.to_string(), candidate.right.to_string())).collect()
 }
 
-/// The Gemma tokenizer built from a GGUF vocabulary.
+/// Values of `tokenizer.ggml.pre` the byte-level ("gpt2") vocabularies may name.
+pub const BYTE_LEVEL_PRE_TOKENIZERS: [&str; 8] =
+    ["default", "gpt2", "gpt-2", "qwen2", "llama-bpe", "llama3", "smaug-bpe", "smollm"];
+
+/// Llama 3's split (tokenizer.json's): contractions, letters with one leading non-letter,
+/// digits in threes, punctuation runs, newlines, spaces not before a word.
+const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// A tokenizer built from a GGUF vocabulary.
 #[derive(Clone, Debug)]
-pub struct GemmaTokenizer {
+pub struct GgufTokenizer {
     tokenizer: Tokenizer,
-    bos_token_id: u32,
+    /// For SentencePiece vocabularies with a space prefix: the same tokenizer without it, for
+    /// text that continues other text (a prefix space there would be a space that is not in
+    /// the text).
+    continuation: Option<Tokenizer>,
+    bos_token_id: Option<u32>,
     eos_token_id: u32,
     vocabulary_size: usize,
 }
 
-impl GemmaTokenizer {
-    /// Reads the vocabulary from `file` and builds the tokenizer.
+impl GgufTokenizer {
+    /// Reads the vocabulary from `file` and builds the tokenizer its `tokenizer.ggml.model`
+    /// names.
     pub fn from_gguf(file: &GgufFile) -> Result<Self, TokenizerError> {
-        Self::from_vocabulary(&GgufVocabulary::from_gguf(file)?)
+        let model = file.string("tokenizer.ggml.model")?;
+        match model {
+            "llama" => Self::from_vocabulary(&GgufVocabulary::from_gguf(file)?),
+            "gpt2" => Self::byte_level(file),
+            _ => {
+                let pre = file.optional_string("tokenizer.ggml.pre")?.unwrap_or("default");
+                Err(TokenizerError::UnsupportedModel {
+                    path: file.path().to_path_buf(),
+                    model: model.to_string(),
+                    pre: pre.to_string(),
+                })
+            }
+        }
+    }
+
+    /// A byte-level BPE ("gpt2") vocabulary: candle's reader, with the split of the
+    /// pre-tokenizer the file names.
+    fn byte_level(file: &GgufFile) -> Result<Self, TokenizerError> {
+        let path = file.path().to_path_buf();
+        let build_error = |message: String| TokenizerError::Build { path: path.clone(), message };
+        let pre = file.optional_string("tokenizer.ggml.pre")?.unwrap_or("default").to_string();
+        if !BYTE_LEVEL_PRE_TOKENIZERS.contains(&pre.as_str()) {
+            return Err(TokenizerError::UnsupportedModel { path, model: "gpt2".into(), pre });
+        }
+        let tokens = file.string_array("tokenizer.ggml.tokens")?;
+        let vocabulary_size = tokens.len();
+        let eos_token_id = file.u32("tokenizer.ggml.eos_token_id")?;
+        let bos_token_id = file.optional_u32("tokenizer.ggml.bos_token_id")?;
+        for (role, token_id) in [("bos", bos_token_id), ("eos", Some(eos_token_id))] {
+            if let Some(token_id) = token_id
+                && token_id as usize >= vocabulary_size
+            {
+                return Err(TokenizerError::TokenIdOutOfRange { path, role, token_id, vocabulary_size });
+            }
+        }
+        let mut tokenizer =
+            Tokenizer::from_gguf(file.content()).map_err(|error| build_error(format!("byte-level BPE: {error}")))?;
+        // GPT-2's own split without a prefix space (candle's default adds one); qwen2's is
+        // candle's already.
+        let byte_level = |use_regex: bool| ByteLevel::new(false, true, use_regex);
+        let split: Option<PreTokenizerWrapper> = match pre.as_str() {
+            "default" | "gpt2" | "gpt-2" => Some(byte_level(true).into()),
+            "llama-bpe" | "llama3" | "smaug-bpe" => {
+                let split =
+                    Split::new(SplitPattern::Regex(LLAMA3_SPLIT.into()), SplitDelimiterBehavior::Isolated, false)
+                        .map_err(|error| build_error(format!("pre-tokenizer: {error}")))?;
+                Some(PreTokenizerSequence::new(vec![split.into(), byte_level(false).into()]).into())
+            }
+            "smollm" => Some(PreTokenizerSequence::new(vec![Digits::new(true).into(), byte_level(true).into()]).into()),
+            _ => None,
+        };
+        if let Some(split) = split {
+            tokenizer.with_pre_tokenizer(Some(split));
+        }
+        Ok(Self { tokenizer, continuation: None, bos_token_id, eos_token_id, vocabulary_size })
     }
 
     /// Opens the GGUF file at `path` (metadata only) and builds the tokenizer.
@@ -303,7 +376,7 @@ impl GemmaTokenizer {
         let space_to_visible = Replace::new(" ", SENTENCEPIECE_SPACE.to_string())
             .map_err(|error| build_error(format!("normalizer: {error}")))?;
         tokenizer
-            .with_normalizer(Some(space_to_visible))
+            .with_normalizer(Some(space_to_visible.clone()))
             .map_err(|error| build_error(format!("normalizer: {error}")))?;
         // As in tokenizer.json; after the normalizer no plain space is left, so the whole text
         // stays one word for the BPE.
@@ -312,11 +385,12 @@ impl GemmaTokenizer {
         tokenizer.with_pre_tokenizer(Some(split_on_space));
         let visible_to_space = Replace::new(SENTENCEPIECE_SPACE.to_string(), " ")
             .map_err(|error| build_error(format!("decoder: {error}")))?;
-        tokenizer.with_decoder(Some(DecoderSequence::new(vec![
+        let decoder_steps = vec![
             DecoderWrapper::Replace(visible_to_space),
             DecoderWrapper::ByteFallback(ByteFallback::new()),
             DecoderWrapper::Fuse(Fuse::new()),
-        ])));
+        ];
+        tokenizer.with_decoder(Some(DecoderSequence::new(decoder_steps.clone())));
 
         let bos_piece = piece_of(vocabulary.bos_token_id);
         let single = if vocabulary.add_bos_token { format!("{bos_piece} $A") } else { "$A".to_string() };
@@ -353,17 +427,47 @@ impl GemmaTokenizer {
             .map_err(|error| build_error(format!("special tokens: {error}")))?;
         tokenizer.add_tokens(verbatim_tokens).map_err(|error| build_error(format!("user-defined tokens: {error}")))?;
 
+        // SentencePiece's dummy prefix (llama 2): '▁' before the text, dropped again when
+        // decoding; text continuing other text is encoded without it.
+        let continuation = if vocabulary.add_space_prefix {
+            let continuation = tokenizer.clone();
+            let prefixed: NormalizerWrapper = NormalizerSequence::new(vec![
+                Prepend::new(SENTENCEPIECE_SPACE.to_string()).into(),
+                space_to_visible.into(),
+            ])
+            .into();
+            tokenizer.with_normalizer(Some(prefixed)).map_err(|error| build_error(format!("normalizer: {error}")))?;
+            let mut stripping = decoder_steps;
+            stripping.push(DecoderWrapper::Strip(Strip::new(' ', 1, 0)));
+            tokenizer.with_decoder(Some(DecoderSequence::new(stripping)));
+            Some(continuation)
+        } else {
+            None
+        };
+
         Ok(Self {
             tokenizer,
-            bos_token_id: vocabulary.bos_token_id,
+            continuation,
+            bos_token_id: Some(vocabulary.bos_token_id),
             eos_token_id: vocabulary.eos_token_id,
             vocabulary_size: pieces.len(),
         })
     }
 
-    /// Token ids of `text`; with `add_special_tokens` the vocabulary's `<bos>` comes first.
+    /// Token ids of `text`; with `add_special_tokens` the vocabulary's `<bos>` comes first
+    /// (when the vocabulary adds one).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>, TokenizerError> {
-        let encoding = self.tokenizer.encode(text, add_special_tokens).map_err(|error| TokenizerError::Encode {
+        Self::encode_with(&self.tokenizer, text, add_special_tokens)
+    }
+
+    /// Token ids of `text` as it continues other text: no `<bos>` and no SentencePiece space
+    /// prefix, so a prompt's parts encoded one by one read as the whole would.
+    pub fn encode_continuation(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        Self::encode_with(self.continuation.as_ref().unwrap_or(&self.tokenizer), text, false)
+    }
+
+    fn encode_with(tokenizer: &Tokenizer, text: &str, add_special_tokens: bool) -> Result<Vec<u32>, TokenizerError> {
+        let encoding = tokenizer.encode(text, add_special_tokens).map_err(|error| TokenizerError::Encode {
             text_start: text.chars().take(40).collect(),
             message: error.to_string(),
         })?;
@@ -388,7 +492,8 @@ impl GemmaTokenizer {
         self.tokenizer.token_to_id(piece)
     }
 
-    pub fn bos_token_id(&self) -> u32 {
+    /// The vocabulary's `<bos>` (byte-level vocabularies may have none).
+    pub fn bos_token_id(&self) -> Option<u32> {
         self.bos_token_id
     }
 
@@ -411,6 +516,7 @@ mod tests {
     use candle_core::quantized::gguf_file::Value;
 
     use super::super::gguf::write_metadata_only_gguf_v3;
+    use super::super::test_support::byte_level_vocabulary;
     use super::*;
 
     /// A tiny Gemma-like vocabulary: 4 control tokens, all 256 byte tokens, a few normal
@@ -460,15 +566,15 @@ mod tests {
         write_metadata_only_gguf_v3(path, &metadata);
     }
 
-    fn tiny_tokenizer() -> (tempfile::TempDir, GemmaTokenizer) {
+    fn tiny_tokenizer() -> (tempfile::TempDir, GgufTokenizer) {
         let directory = tempfile::tempdir().expect("temporary directory");
         let path = directory.path().join("tiny.gguf");
         write_tiny_gguf(&path, "llama");
-        let tokenizer = GemmaTokenizer::from_gguf_path(&path).expect("build the tiny tokenizer");
+        let tokenizer = GgufTokenizer::from_gguf_path(&path).expect("build the tiny tokenizer");
         (directory, tokenizer)
     }
 
-    fn id(tokenizer: &GemmaTokenizer, piece: &str) -> u32 {
+    fn id(tokenizer: &GgufTokenizer, piece: &str) -> u32 {
         tokenizer.token_id(piece).unwrap_or_else(|| panic!("{piece:?} is in the tiny vocabulary"))
     }
 
@@ -524,6 +630,22 @@ mod tests {
     }
 
     #[test]
+    fn a_space_prefix_starts_the_text_but_not_its_continuations() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let path = directory.path().join("llama2-like.gguf");
+        write_tiny_gguf(&path, "llama");
+        let file = GgufFile::open(&path).expect("open");
+        let mut vocabulary = GgufVocabulary::from_gguf(&file).expect("vocabulary");
+        vocabulary.add_space_prefix = true;
+        let tokenizer = GgufTokenizer::from_vocabulary(&vocabulary).expect("build");
+        let ids = tokenizer.encode("hello world", true).expect("encode");
+        assert_eq!(ids, [2, id(&tokenizer, "▁"), id(&tokenizer, "hello"), id(&tokenizer, "▁world")]);
+        assert_eq!(tokenizer.decode(&ids, true).expect("decode"), "hello world");
+        let continued = tokenizer.encode_continuation("hello world").expect("continuation");
+        assert_eq!(continued, [id(&tokenizer, "hello"), id(&tokenizer, "▁world")]);
+    }
+
+    #[test]
     fn unknown_characters_fall_back_to_bytes_and_decode_back() {
         let (_directory, tokenizer) = tiny_tokenizer();
         let ids = tokenizer.encode("hé", true).expect("encode");
@@ -554,10 +676,52 @@ mod tests {
     #[test]
     fn reports_unsupported_tokenizer_models_with_the_file() {
         let directory = tempfile::tempdir().expect("temporary directory");
-        let path = directory.path().join("gpt2-like.gguf");
-        write_tiny_gguf(&path, "gpt2");
-        let error = GemmaTokenizer::from_gguf_path(&path).expect_err("gpt2 is not handled").to_string();
-        assert!(error.contains("gpt2-like.gguf") && error.contains("\"gpt2\""), "{error}");
+        let path = directory.path().join("t5-like.gguf");
+        write_tiny_gguf(&path, "t5");
+        let error = GgufTokenizer::from_gguf_path(&path).expect_err("t5 is not handled").to_string();
+        assert!(error.contains("t5-like.gguf") && error.contains("\"t5\""), "{error}");
+
+        let path = directory.path().join("odd-pre.gguf");
+        write_byte_level_gguf(&path, "falcon");
+        let error = GgufTokenizer::from_gguf_path(&path).expect_err("falcon's split is not handled").to_string();
+        assert!(error.contains("odd-pre.gguf") && error.contains("\"falcon\""), "{error}");
+    }
+
+    fn write_byte_level_gguf(path: &Path, pre: &str) {
+        let metadata = byte_level_vocabulary(pre);
+        let metadata: Vec<(&str, Value)> = metadata.iter().map(|(key, value)| (*key, value.clone())).collect();
+        write_metadata_only_gguf_v3(path, &metadata);
+    }
+
+    #[test]
+    fn byte_level_vocabularies_split_as_their_pre_tokenizer_says() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        // Byte pieces have their byte's id; then "Ġt" 256, "Ġth" 257, "Ġthe" 258, "Ġk" 259,
+        // "Ġke" 260, "Ġkey" 261, "12" 262, "123" 263, `<|endoftext|>` 264.
+        let byte = |character: char| character as u32;
+        let (the, key, one_two_three, end_of_text) = (258, 261, 263, 264);
+        let single_digits = vec![byte('1'), byte('2'), byte('3')];
+        // " 123": every split puts the space apart from the digits (GPT-2's keeps " 123" as
+        // one word, but no merge joins the space to a digit); Qwen2 and SmolLM split digits
+        // one by one, Llama 3 in threes.
+        for (pre, digits) in [
+            ("qwen2", single_digits.clone()),
+            ("llama-bpe", vec![one_two_three]),
+            ("smollm", single_digits),
+            ("gpt2", vec![one_two_three]),
+        ] {
+            let path = directory.path().join(format!("{pre}.gguf"));
+            write_byte_level_gguf(&path, pre);
+            let tokenizer = GgufTokenizer::from_gguf_path(&path).unwrap_or_else(|error| panic!("{pre}: {error}"));
+            let text = "x the key 123";
+            let ids = tokenizer.encode(text, true).expect("encode");
+            let mut expected = vec![byte('x'), the, key, byte(' ')];
+            expected.extend(&digits);
+            assert_eq!(ids, expected, "{pre}");
+            assert_eq!(tokenizer.decode(&ids, true).expect("decode"), text, "{pre}");
+            assert_eq!(tokenizer.encode_continuation(" the").expect("continuation"), vec![the], "{pre}");
+            assert_eq!((tokenizer.bos_token_id(), tokenizer.eos_token_id()), (Some(end_of_text), end_of_text));
+        }
     }
 
     #[test]
@@ -571,7 +735,7 @@ mod tests {
             ("tokenizer.ggml.token_type", Value::Array(vec![Value::I32(1), Value::I32(1)])),
         ];
         write_metadata_only_gguf_v3(&path, &metadata);
-        let error = GemmaTokenizer::from_gguf_path(&path).expect_err("lengths differ").to_string();
+        let error = GgufTokenizer::from_gguf_path(&path).expect_err("lengths differ").to_string();
         assert!(error.contains("short-scores.gguf") && error.contains("2 tokens, 1 scores"), "{error}");
 
         let path = directory.path().join("bad-bos.gguf");
@@ -581,12 +745,12 @@ mod tests {
         metadata.push(("tokenizer.ggml.eos_token_id", Value::U32(1)));
         metadata.push(("tokenizer.ggml.unknown_token_id", Value::U32(0)));
         write_metadata_only_gguf_v3(&path, &metadata);
-        let error = GemmaTokenizer::from_gguf_path(&path).expect_err("bos out of range").to_string();
+        let error = GgufTokenizer::from_gguf_path(&path).expect_err("bos out of range").to_string();
         assert!(error.contains("bos token id 9 is outside the 2-token vocabulary"), "{error}");
 
         let path = directory.path().join("no-tokens.gguf");
         write_metadata_only_gguf_v3(&path, &[("tokenizer.ggml.model", Value::String("llama".into()))]);
-        let error = GemmaTokenizer::from_gguf_path(&path).expect_err("no tokens").to_string();
+        let error = GgufTokenizer::from_gguf_path(&path).expect_err("no tokens").to_string();
         assert!(error.contains("`tokenizer.ggml.tokens` is missing"), "{error}");
     }
 }

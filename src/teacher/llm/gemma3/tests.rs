@@ -1,11 +1,17 @@
 //! Gemma 3 on a tiny random model written as GGUF by the tests: the real loader and forward
 //! pass against a naive per-position reference, cache appends, snapshots and scoring.
 
+use std::path::{Path, PathBuf};
+
 use candle_core::quantized::gguf_file::Value;
-use candle_core::quantized::{GgmlDType, QTensor};
-use rand::{Rng, SeedableRng};
+use candle_core::{DType, Tensor};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::super::model::{LanguageModel, LogitPositions, ModelError, ModelOptions, TreeNormalization, log_softmax_at};
+use super::super::test_support::{
+    EPSILON, TOLERANCE, add_into, assert_rows_close, attend, mat_vec, random_values, rms_norm, rope_halves, write_gguf,
+};
 use super::*;
 
 const VOCABULARY: usize = 40;
@@ -19,9 +25,7 @@ const WINDOW: usize = 3;
 /// Layer 0 sliding, layer 1 global.
 const PATTERN: usize = 2;
 const CONTEXT: usize = 64;
-const EPSILON: f64 = 1e-6;
 const GLOBAL_BASE: f64 = 1_000_000.0;
-const TOLERANCE: f32 = 1e-4;
 
 /// `[out][in]` row-major weights of one layer, as the GGUF holds them.
 struct ReferenceLayer {
@@ -44,10 +48,6 @@ struct ReferenceModel {
     embedding: Vec<f32>,
     layers: Vec<ReferenceLayer>,
     output_norm: Vec<f32>,
-}
-
-fn random_values(rng: &mut ChaCha8Rng, count: usize, low: f32, high: f32) -> Vec<f32> {
-    (0..count).map(|_| rng.random_range(low..high)).collect()
 }
 
 impl ReferenceModel {
@@ -116,7 +116,7 @@ impl ReferenceModel {
                         .map(|head| {
                             let slice = &projected[head * HEAD_DIM..][..HEAD_DIM];
                             match norm {
-                                Some(norm) => rope(&rms_norm(slice, norm), position, base),
+                                Some(norm) => rope_halves(&rms_norm(slice, norm), position, base),
                                 None => slice.to_vec(),
                             }
                         })
@@ -132,17 +132,9 @@ impl ReferenceModel {
                     let kv_head = head / (HEADS / KV_HEADS);
                     let visible: Vec<usize> =
                         (0..=position).filter(|&key| !sliding || position - key < WINDOW).collect();
-                    let scores: Vec<f32> =
-                        visible.iter().map(|&key| dot(query, &keys[key][kv_head]) / (HEAD_DIM as f32).sqrt()).collect();
-                    let maximum = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let exponentials: Vec<f32> = scores.iter().map(|score| (score - maximum).exp()).collect();
-                    let total: f32 = exponentials.iter().sum();
-                    let mut output = vec![0.0; HEAD_DIM];
-                    for (&key, weight) in visible.iter().zip(&exponentials) {
-                        for (out, value) in output.iter_mut().zip(&values[key][kv_head]) {
-                            *out += weight / total * value;
-                        }
-                    }
+                    let visible_keys: Vec<&[f32]> = visible.iter().map(|&key| &keys[key][kv_head][..]).collect();
+                    let visible_values: Vec<&[f32]> = visible.iter().map(|&key| &values[key][kv_head][..]).collect();
+                    let output = attend(query, &visible_keys, &visible_values, 1.0 / (HEAD_DIM as f32).sqrt());
                     merged.extend(output);
                 }
                 let attended = rms_norm(&mat_vec(&layer.attention_output, &merged), &layer.post_attention_norm);
@@ -159,10 +151,7 @@ impl ReferenceModel {
     }
 
     fn write_gguf(&self, path: &Path, metadata_overrides: &[(&str, Value)], attn_q_rows: usize) {
-        let tensor = |name: String, values: &[f32], shape: &[usize]| -> (String, QTensor) {
-            let tensor = Tensor::from_vec(values.to_vec(), shape, &Device::Cpu).expect("tensor");
-            (name, QTensor::quantize(&tensor, GgmlDType::F32).expect("f32 QTensor"))
-        };
+        let tensor = |name: String, values: &[f32], shape: &[usize]| (name, values.to_vec(), shape.to_vec());
         let mut tensors = vec![
             tensor("token_embd.weight".into(), &self.embedding, &[VOCABULARY, HIDDEN]),
             tensor("output_norm.weight".into(), &self.output_norm, &[HIDDEN]),
@@ -205,47 +194,13 @@ impl ReferenceModel {
             metadata.retain(|(existing, _)| existing != key);
             metadata.push((key, value.clone()));
         }
-        let metadata_refs: Vec<(&str, &Value)> = metadata.iter().map(|(key, value)| (*key, value)).collect();
-        let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(name, tensor)| (name.as_str(), tensor)).collect();
-        let mut file = std::fs::File::create(path).expect("create the tiny GGUF");
-        candle_core::quantized::gguf_file::write(&mut file, &metadata_refs, &tensor_refs).expect("write the tiny GGUF");
+        write_gguf(path, &metadata, &tensors);
     }
-}
-
-fn mat_vec(matrix: &[f32], vector: &[f32]) -> Vec<f32> {
-    matrix.chunks(vector.len()).map(|row| dot(row, vector)).collect()
-}
-
-fn dot(left: &[f32], right: &[f32]) -> f32 {
-    left.iter().zip(right).map(|(a, b)| a * b).sum()
-}
-
-fn add_into(target: &mut [f32], addition: &[f32]) {
-    target.iter_mut().zip(addition).for_each(|(value, added)| *value += added);
-}
-
-fn rms_norm(values: &[f32], weight: &[f32]) -> Vec<f32> {
-    let mean_square = values.iter().map(|value| value * value).sum::<f32>() / values.len() as f32;
-    let scale = 1.0 / (mean_square + EPSILON as f32).sqrt();
-    values.iter().zip(weight).map(|(value, weight)| value * scale * weight).collect()
 }
 
 fn gelu_tanh(value: f32) -> f32 {
     let inner = (2.0 / std::f32::consts::PI).sqrt() * (value + 0.044715 * value * value * value);
     0.5 * value * (1.0 + inner.tanh())
-}
-
-/// Half-split rotation: dimension i pairs with i + head_dim / 2.
-fn rope(values: &[f32], position: usize, base: f64) -> Vec<f32> {
-    let half = values.len() / 2;
-    let mut rotated = values.to_vec();
-    for index in 0..half {
-        let angle = position as f64 * base.powf(-((2 * index) as f64) / values.len() as f64);
-        let (sin, cos) = (angle.sin() as f32, angle.cos() as f32);
-        rotated[index] = values[index] * cos - values[index + half] * sin;
-        rotated[index + half] = values[index + half] * cos + values[index] * sin;
-    }
-    rotated
 }
 
 fn log_softmax(row: &[f32], target: u32) -> f32 {
@@ -256,7 +211,7 @@ struct Fixture {
     _directory: tempfile::TempDir,
     path: PathBuf,
     reference: ReferenceModel,
-    model: Gemma3Model,
+    model: LanguageModel,
 }
 
 fn fixture() -> Fixture {
@@ -264,7 +219,7 @@ fn fixture() -> Fixture {
     let path = directory.path().join("tiny-gemma3.gguf");
     let reference = ReferenceModel::random(7);
     reference.write_gguf(&path, &[], HEADS * HEAD_DIM);
-    let model = Gemma3Model::load_path(&path, &Gemma3Options::default()).expect("load the tiny model");
+    let model = LanguageModel::load_path(&path, &ModelOptions::default()).expect("load the tiny model");
     Fixture { _directory: directory, path, reference, model }
 }
 
@@ -275,19 +230,10 @@ fn rows(logits: &Tensor) -> Vec<Vec<f32>> {
     logits.to_vec2().expect("logits rows")
 }
 
-fn assert_rows_close(found: &[Vec<f32>], expected: &[Vec<f32>], what: &str) {
-    assert_eq!(found.len(), expected.len(), "{what}: row count");
-    for (position, (found_row, expected_row)) in found.iter().zip(expected).enumerate() {
-        for (index, (a, b)) in found_row.iter().zip(expected_row).enumerate() {
-            assert!((a - b).abs() < TOLERANCE, "{what}: position {position}, logit {index}: {a} vs {b}");
-        }
-    }
-}
-
 #[test]
 fn reads_the_hyper_parameters_and_the_layer_pattern() {
-    let Fixture { model, .. } = fixture();
-    let config = model.config();
+    let Fixture { _directory, model, path, .. } = fixture();
+    let config = Gemma3Config::from_gguf(&GgufFile::open(&path).expect("open")).expect("gemma3 config");
     assert_eq!(
         (config.vocabulary_size, config.hidden_size, config.head_count, config.kv_head_count, config.head_dim),
         (VOCABULARY, HIDDEN, HEADS, KV_HEADS, HEAD_DIM)
@@ -298,6 +244,8 @@ fn reads_the_hyper_parameters_and_the_layer_pattern() {
     assert!((config.attention_scale - (HEAD_DIM as f64).powf(-0.5)).abs() < 1e-12);
     assert_eq!(config.final_logit_softcapping, None);
     assert_eq!(model.threads(), 1);
+    let spec = model.config();
+    assert_eq!((spec.architecture.as_str(), spec.sliding_window, spec.layer_count), ("gemma3", Some(WINDOW), LAYERS));
 }
 
 #[test]
@@ -320,8 +268,8 @@ fn f16_weights_stay_close_to_the_f32_reference() {
     // Keep the whole fixture: its temporary directory holds the file.
     let fixture = fixture();
     let (path, reference) = (&fixture.path, &fixture.reference);
-    let options = Gemma3Options { weights: DType::F16, ..Gemma3Options::default() };
-    let model = Gemma3Model::load_path(path, &options).expect("load with f16 weights");
+    let options = ModelOptions { weights: DType::F16, ..ModelOptions::default() };
+    let model = LanguageModel::load_path(path, &options).expect("load with f16 weights");
     let mut cache = model.new_cache();
     let logits = rows(&model.forward(&TOKENS, &mut cache, LogitPositions::All).expect("forward"));
     let expected = reference.logits(&TOKENS);
@@ -329,8 +277,8 @@ fn f16_weights_stay_close_to_the_f32_reference() {
         logits.iter().flatten().zip(expected.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     // f16 keeps ~3 significant digits of each weight and rounded input.
     assert!(worst < 0.05, "largest logit difference {worst}");
-    let bf16 = Gemma3Options { weights: DType::BF16, ..Gemma3Options::default() };
-    assert!(Gemma3Model::load_path(path, &bf16).expect_err("bf16 is refused").to_string().contains("f32 or f16"));
+    let bf16 = ModelOptions { weights: DType::BF16, ..ModelOptions::default() };
+    assert!(LanguageModel::load_path(path, &bf16).expect_err("bf16 is refused").to_string().contains("f32 or f16"));
 }
 
 #[test]
@@ -410,36 +358,40 @@ fn greedy_continuation_takes_the_most_likely_tokens() {
 fn bad_inputs_are_errors_and_leave_the_cache_alone() {
     let Fixture { model, .. } = fixture();
     let mut cache = model.new_cache();
-    assert!(matches!(model.continuation_log_probs(&mut cache, &[3]), Err(Gemma3Error::EmptyCache)));
-    assert!(matches!(model.forward(&[], &mut cache, LogitPositions::Last), Err(Gemma3Error::NoTokens)));
+    assert!(matches!(model.continuation_log_probs(&mut cache, &[3]), Err(ModelError::EmptyCache)));
+    assert!(matches!(model.forward(&[], &mut cache, LogitPositions::Last), Err(ModelError::NoTokens)));
     model.forward(&TOKENS[..2], &mut cache, LogitPositions::Last).expect("two tokens");
     let error = model.forward(&[3, VOCABULARY as u32], &mut cache, LogitPositions::Last).expect_err("out of range");
-    assert!(matches!(error, Gemma3Error::TokenOutOfRange { token_id: 40, .. }), "{error}");
+    assert!(matches!(error, ModelError::TokenOutOfRange { token_id: 40, .. }), "{error}");
     let too_long = vec![3u32; CONTEXT];
     let error = model.forward(&too_long, &mut cache, LogitPositions::Last).expect_err("past the context");
-    assert!(matches!(error, Gemma3Error::ContextOverflow { needed: 66, context_length: 64 }), "{error}");
+    assert!(matches!(error, ModelError::ContextOverflow { needed: 66, context_length: 64 }), "{error}");
     assert_eq!(cache.len(), 2);
     let mut foreign = KvCache::new(LAYERS + 1);
-    assert!(matches!(model.forward(&[3], &mut foreign, LogitPositions::Last), Err(Gemma3Error::CacheMismatch { .. })));
+    assert!(matches!(model.forward(&[3], &mut foreign, LogitPositions::Last), Err(ModelError::CacheMismatch { .. })));
 }
 
 #[test]
 fn load_errors_name_the_file_and_the_problem() {
     let Fixture { _directory: directory, reference, path, .. } = fixture();
 
-    let wrong_architecture = directory.path().join("llama.gguf");
+    let wrong_architecture = directory.path().join("mamba.gguf");
     reference.write_gguf(
         &wrong_architecture,
-        &[("general.architecture", Value::String("llama".into()))],
+        &[("general.architecture", Value::String("mamba".into()))],
         HEADS * HEAD_DIM,
     );
     let message =
-        Gemma3Model::load_path(&wrong_architecture, &Gemma3Options::default()).expect_err("llama").to_string();
-    assert!(message.contains("llama.gguf") && message.contains("is not gemma3"), "{message}");
+        LanguageModel::load_path(&wrong_architecture, &ModelOptions::default()).expect_err("mamba").to_string();
+    assert!(
+        message.contains("mamba.gguf")
+            && message.contains("\"mamba\" is not supported (duet runs gemma3, llama, qwen2)"),
+        "{message}"
+    );
 
     let wrong_shape = directory.path().join("short-query.gguf");
     reference.write_gguf(&wrong_shape, &[], HEAD_DIM);
-    let message = Gemma3Model::load_path(&wrong_shape, &Gemma3Options::default()).expect_err("shape").to_string();
+    let message = LanguageModel::load_path(&wrong_shape, &ModelOptions::default()).expect_err("shape").to_string();
     assert!(
         message.contains("short-query.gguf") && message.contains("`blk.0.attn_q.weight` has shape [8, 16]"),
         "{message}"
@@ -447,10 +399,10 @@ fn load_errors_name_the_file_and_the_problem() {
 
     let uneven_heads = directory.path().join("uneven.gguf");
     reference.write_gguf(&uneven_heads, &[("gemma3.attention.head_count_kv", Value::U32(3))], HEADS * HEAD_DIM);
-    let message = Gemma3Model::load_path(&uneven_heads, &Gemma3Options::default()).expect_err("heads").to_string();
+    let message = LanguageModel::load_path(&uneven_heads, &ModelOptions::default()).expect_err("heads").to_string();
     assert!(message.contains("uneven.gguf") && message.contains("kv heads"), "{message}");
 
-    assert!(Gemma3Model::load_path(&path, &Gemma3Options { threads: 2, ..Gemma3Options::default() }).is_ok());
+    assert!(LanguageModel::load_path(&path, &ModelOptions { threads: 2, ..ModelOptions::default() }).is_ok());
 }
 
 #[test]
@@ -499,7 +451,7 @@ fn menu_logits_are_the_full_rows_entries() {
     let again = model.next_token_logits(&cache).expect("whole row");
     assert_eq!(again.len(), VOCABULARY);
     assert!((again[7] - full[7]).abs() < TOLERANCE);
-    assert!(matches!(model.next_token_logits_for(&cache, &[40]), Err(Gemma3Error::TokenOutOfRange { .. })));
+    assert!(matches!(model.next_token_logits_for(&cache, &[40]), Err(ModelError::TokenOutOfRange { .. })));
 }
 
 #[test]
@@ -557,8 +509,12 @@ fn sibling_normalised_tree_scores_are_constrained_decoding_probabilities() {
     assert_eq!(scores[3][1], 0.0);
     // Only where continuations part is run: 3 (parts into 9 / 14) and 3-9 (into 9 / 12), not
     // the leaves nor 21 (one child).
-    assert_eq!(super::sibling_scoring_tokens(&continuations), 2);
-    assert_eq!(super::sibling_scoring_tokens(&[&[5, 6, 7], &[8, 9]]), 0, "parting at the root runs nothing");
+    assert_eq!(super::super::model::sibling_scoring_tokens(&continuations), 2);
+    assert_eq!(
+        super::super::model::sibling_scoring_tokens(&[&[5, 6, 7], &[8, 9]]),
+        0,
+        "parting at the root runs nothing"
+    );
     let total: f64 = scores.iter().map(|path| probability(path)).sum();
     assert!((total - 1.0).abs() < 1e-5, "{total}");
 }
