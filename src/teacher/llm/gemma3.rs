@@ -22,7 +22,8 @@ use candle_core::{DType, Device, Tensor};
 use super::geglu::gelu_tanh_times;
 use super::gguf::{GgufError, GgufFile};
 use super::kv_cache::KvCache;
-use super::layers::{AttentionMask, AttentionShape, AttentionWeights, Layout, RopeStyle, attention, linear, rms_norm};
+use super::layers::{AttentionMask, AttentionShape, AttentionWeights, Layout, Pass, RopeStyle, attention};
+use super::lora::LoraTarget;
 use super::model::{Decoder, ModelError, ModelSpec, WeightLoader};
 use super::rope::RopeTable;
 
@@ -228,7 +229,11 @@ impl Gemma3Decoder {
             architecture: "gemma3".into(),
             vocabulary_size: config.vocabulary_size,
             hidden_size: hidden,
+            intermediate_size: config.intermediate_size,
             layer_count: config.layer_count,
+            head_count: heads,
+            kv_head_count: kv_heads,
+            head_dim,
             context_length: config.context_length,
             sliding_window: config.sliding_window,
             final_logit_softcapping: config.final_logit_softcapping,
@@ -261,6 +266,7 @@ impl Gemma3Decoder {
     #[allow(clippy::too_many_arguments)]
     fn decoder_layer(
         &self,
+        pass: &Pass,
         layer: &DecoderLayer,
         index: usize,
         hidden: &Tensor,
@@ -270,14 +276,16 @@ impl Gemma3Decoder {
         cache: &mut KvCache,
     ) -> candle_core::Result<Tensor> {
         let epsilon = self.config.rms_norm_epsilon;
-        let attention_input = rms_norm(hidden, &layer.attention_norm, epsilon)?;
-        let attended = attention(&layer.attention, &self.shape, index, &attention_input, cos, sin, mask, cache)?;
-        let hidden = (hidden + rms_norm(&attended, &layer.post_attention_norm, epsilon)?)?;
-        let feed_forward_input = rms_norm(&hidden, &layer.feed_forward_norm, epsilon)?;
-        let gate = linear(&feed_forward_input, &layer.gate)?;
-        let up = linear(&feed_forward_input, &layer.up)?;
-        let fed_forward = linear(&gelu_tanh_times(&gate, &up)?, &layer.down)?;
-        hidden + rms_norm(&fed_forward, &layer.post_feed_forward_norm, epsilon)?
+        let attention_input = pass.rms_norm(hidden, &layer.attention_norm, epsilon)?;
+        let attended = attention(pass, &layer.attention, &self.shape, index, &attention_input, cos, sin, mask, cache)?;
+        let hidden = (hidden + pass.rms_norm(&attended, &layer.post_attention_norm, epsilon)?)?;
+        let feed_forward_input = pass.rms_norm(&hidden, &layer.feed_forward_norm, epsilon)?;
+        let gate = pass.project(&feed_forward_input, &layer.gate, index, LoraTarget::Gate)?;
+        let up = pass.project(&feed_forward_input, &layer.up, index, LoraTarget::Up)?;
+        // candle's `gelu` is the tanh approximation, with a backward pass; the fused kernel has none.
+        let activated = if pass.differentiable { (gate.gelu()? * up)? } else { gelu_tanh_times(&gate, &up)? };
+        let fed_forward = pass.project(&activated, &layer.down, index, LoraTarget::Down)?;
+        hidden + pass.rms_norm(&fed_forward, &layer.post_feed_forward_norm, epsilon)?
     }
 }
 
@@ -286,7 +294,13 @@ impl Decoder for Gemma3Decoder {
         &self.spec
     }
 
-    fn hidden_states(&self, tokens: &Tensor, layout: &Layout, cache: &mut KvCache) -> candle_core::Result<Tensor> {
+    fn hidden_states(
+        &self,
+        tokens: &Tensor,
+        layout: &Layout,
+        cache: &mut KvCache,
+        pass: &Pass,
+    ) -> candle_core::Result<Tensor> {
         let mut hidden = (self.token_embedding.index_select(tokens, 0)? * (self.config.hidden_size as f64).sqrt())?;
         let (global_cos, global_sin) = layout.rope(&self.global_rope)?;
         let (local_cos, local_sin) = layout.rope(&self.local_rope)?;
@@ -298,9 +312,9 @@ impl Decoder for Gemma3Decoder {
             } else {
                 (&global_cos, &global_sin, &global_mask)
             };
-            hidden = self.decoder_layer(layer, index, &hidden, cos, sin, mask, cache)?;
+            hidden = self.decoder_layer(pass, layer, index, &hidden, cos, sin, mask, cache)?;
         }
-        rms_norm(&hidden, &self.output_norm, self.config.rms_norm_epsilon)
+        pass.rms_norm(&hidden, &self.output_norm, self.config.rms_norm_epsilon)
     }
 
     fn output_rows(&self) -> &Tensor {

@@ -5,10 +5,65 @@
 //! laid out flat (a [`Layout`]); the mask and the rope positions come from the layout, so
 //! every architecture gets multi-token appends, sliding windows and tree scoring alike.
 
-use candle_core::{Device, Tensor};
+use candle_core::{D, Device, Tensor};
 
 use super::kv_cache::KvCache;
+use super::lora::{LoraAdapters, LoraTarget};
 use super::rope::RopeTable;
+
+/// How a forward pass computes: with the fast inference kernels (fused RMSNorm, softmax and
+/// rope, which record no backward pass) or composed of ops candle can differentiate (for
+/// tuning), and with which LoRA adapters, if any, beside the frozen projections.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pass<'a> {
+    pub differentiable: bool,
+    pub adapters: Option<&'a LoraAdapters>,
+}
+
+impl Pass<'_> {
+    /// The projection `target` of layer `layer`: `input · weightᵀ`, plus the adapter's update.
+    pub fn project(
+        &self,
+        input: &Tensor,
+        weight: &Tensor,
+        layer: usize,
+        target: LoraTarget,
+    ) -> candle_core::Result<Tensor> {
+        let base = linear(input, weight)?;
+        match self.adapters.and_then(|adapters| adapters.delta(layer, target, input)) {
+            Some(delta) => base + delta?,
+            None => Ok(base),
+        }
+    }
+
+    pub fn rms_norm(&self, input: &Tensor, weight: &Tensor, epsilon: f64) -> candle_core::Result<Tensor> {
+        if self.differentiable {
+            candle_nn::ops::rms_norm_slow(input, weight, epsilon as f32)
+        } else {
+            rms_norm(input, weight, epsilon)
+        }
+    }
+
+    fn softmax_last_dim(&self, scores: &Tensor) -> candle_core::Result<Tensor> {
+        if self.differentiable {
+            candle_nn::ops::softmax(scores, D::Minus1)
+        } else {
+            candle_nn::ops::softmax_last_dim(scores)
+        }
+    }
+
+    fn rope(&self, style: RopeStyle, heads: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
+        if !self.differentiable {
+            return style.apply(heads, cos, sin);
+        }
+        let batched = heads.unsqueeze(0)?;
+        let rotated = match style {
+            RopeStyle::Halves => candle_nn::rotary_emb::rope_slow(&batched, cos, sin)?,
+            RopeStyle::Pairs => candle_nn::rotary_emb::rope_i_slow(&batched, cos, sin)?,
+        };
+        rotated.squeeze(0)
+    }
+}
 
 /// How rotary embeddings pair a head's dimensions (llama.cpp's rope types).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,6 +245,7 @@ pub struct AttentionShape {
 /// (appending the new keys and values), under `mask`, rotated by `cos`/`sin`.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
+    pass: &Pass,
     weights: &AttentionWeights,
     shape: &AttentionShape,
     layer: usize,
@@ -204,24 +260,24 @@ pub fn attention(
     let biases = weights.biases.as_ref();
     let norms = weights.query_key_norms.as_ref();
     // [count, heads * head_dim] (+ bias) -> per-head RMSNorm -> [heads, count, head_dim].
-    let project = |weight: &Tensor, bias: Option<&Tensor>, norm: Option<&Tensor>, heads: usize| {
-        let projected = linear(input, weight)?;
+    let project = |target: LoraTarget, weight: &Tensor, bias: Option<&Tensor>, norm: Option<&Tensor>, heads| {
+        let projected = pass.project(input, weight, layer, target)?;
         let projected = match bias {
             Some(bias) => projected.broadcast_add(bias)?,
             None => projected,
         };
         let projected = projected.reshape((count, heads, head_dim))?;
         let projected = match norm {
-            Some(norm) => rms_norm(&projected, norm, shape.rms_norm_epsilon)?,
+            Some(norm) => pass.rms_norm(&projected, norm, shape.rms_norm_epsilon)?,
             None => projected,
         };
         projected.transpose(0, 1)?.contiguous()
     };
-    let queries = project(&weights.query, biases.map(|b| &b[0]), norms.map(|n| &n[0]), heads)?;
-    let queries = (shape.rope.apply(&queries, cos, sin)? * shape.scale)?;
-    let keys = project(&weights.key, biases.map(|b| &b[1]), norms.map(|n| &n[1]), kv_heads)?;
-    let keys = shape.rope.apply(&keys, cos, sin)?;
-    let values = project(&weights.value, biases.map(|b| &b[2]), None, kv_heads)?;
+    let queries = project(LoraTarget::Query, &weights.query, biases.map(|b| &b[0]), norms.map(|n| &n[0]), heads)?;
+    let queries = (pass.rope(shape.rope, &queries, cos, sin)? * shape.scale)?;
+    let keys = project(LoraTarget::Key, &weights.key, biases.map(|b| &b[1]), norms.map(|n| &n[1]), kv_heads)?;
+    let keys = pass.rope(shape.rope, &keys, cos, sin)?;
+    let values = project(LoraTarget::Value, &weights.value, biases.map(|b| &b[2]), None, kv_heads)?;
     let (all_keys, all_values) = cache.append(layer, &keys, &values)?;
     // Keys no new query can see (older than the window) are left out of the products.
     let (all_keys, all_values) = if mask.first_key > 0 {
@@ -243,10 +299,10 @@ pub fn attention(
         Some(additive) => scores.reshape((heads, count, key_count))?.broadcast_add(additive)?,
         None => scores.reshape((heads, count, key_count))?,
     };
-    let attention_weights = candle_nn::ops::softmax_last_dim(&scores)?.reshape((kv_heads, group * count, key_count))?;
+    let attention_weights = pass.softmax_last_dim(&scores)?.reshape((kv_heads, group * count, key_count))?;
     let attended = attention_weights.matmul(&all_values.contiguous()?)?;
     let merged = attended.reshape((heads, count, head_dim))?.transpose(0, 1)?.reshape((count, heads * head_dim))?;
-    linear(&merged, &weights.output)
+    pass.project(&merged, &weights.output, layer, LoraTarget::Output)
 }
 
 /// `input [rows, in] · weightᵀ` for a GGUF `[out, in]` weight; an f16 weight takes the input

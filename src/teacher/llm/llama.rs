@@ -12,7 +12,8 @@ use candle_core::{DType, Device, Tensor};
 
 use super::gguf::{GgufError, GgufFile};
 use super::kv_cache::KvCache;
-use super::layers::{AttentionShape, AttentionWeights, Layout, RopeStyle, attention, linear, rms_norm};
+use super::layers::{AttentionShape, AttentionWeights, Layout, Pass, RopeStyle, attention};
+use super::lora::LoraTarget;
 use super::model::{Decoder, ModelError, ModelSpec, WeightLoader};
 use super::rope::RopeTable;
 
@@ -220,7 +221,11 @@ impl LlamaDecoder {
             architecture: config.variant.architecture().into(),
             vocabulary_size: config.vocabulary_size,
             hidden_size: hidden,
+            intermediate_size: config.intermediate_size,
             layer_count: config.layer_count,
+            head_count: heads,
+            kv_head_count: kv_heads,
+            head_dim,
             context_length: config.context_length,
             sliding_window: None,
             final_logit_softcapping: None,
@@ -249,22 +254,29 @@ impl Decoder for LlamaDecoder {
         &self.spec
     }
 
-    fn hidden_states(&self, tokens: &Tensor, layout: &Layout, cache: &mut KvCache) -> candle_core::Result<Tensor> {
+    fn hidden_states(
+        &self,
+        tokens: &Tensor,
+        layout: &Layout,
+        cache: &mut KvCache,
+        pass: &Pass,
+    ) -> candle_core::Result<Tensor> {
         let epsilon = self.config.rms_norm_epsilon;
         let mut hidden = self.token_embedding.index_select(tokens, 0)?;
         let (cos, sin) = layout.rope(&self.rope)?;
         let mask = layout.mask(None, &self.device)?;
         for (index, layer) in self.layers.iter().enumerate() {
-            let attention_input = rms_norm(&hidden, &layer.attention_norm, epsilon)?;
-            let attended = attention(&layer.attention, &self.shape, index, &attention_input, &cos, &sin, &mask, cache)?;
+            let attention_input = pass.rms_norm(&hidden, &layer.attention_norm, epsilon)?;
+            let attended =
+                attention(pass, &layer.attention, &self.shape, index, &attention_input, &cos, &sin, &mask, cache)?;
             hidden = (hidden + attended)?;
-            let feed_forward_input = rms_norm(&hidden, &layer.feed_forward_norm, epsilon)?;
-            let gate = linear(&feed_forward_input, &layer.gate)?;
-            let up = linear(&feed_forward_input, &layer.up)?;
-            let fed_forward = linear(&(gate.silu()? * up)?, &layer.down)?;
+            let feed_forward_input = pass.rms_norm(&hidden, &layer.feed_forward_norm, epsilon)?;
+            let gate = pass.project(&feed_forward_input, &layer.gate, index, LoraTarget::Gate)?;
+            let up = pass.project(&feed_forward_input, &layer.up, index, LoraTarget::Up)?;
+            let fed_forward = pass.project(&(gate.silu()? * up)?, &layer.down, index, LoraTarget::Down)?;
             hidden = (hidden + fed_forward)?;
         }
-        rms_norm(&hidden, &self.output_norm, epsilon)
+        pass.rms_norm(&hidden, &self.output_norm, epsilon)
     }
 
     fn output_rows(&self) -> &Tensor {

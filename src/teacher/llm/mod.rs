@@ -7,6 +7,7 @@ pub mod gguf;
 pub mod kv_cache;
 pub mod layers;
 pub mod llama;
+pub mod lora;
 pub mod model;
 pub mod rope;
 #[cfg(test)]
@@ -17,6 +18,7 @@ pub use gemma3::{Gemma3Config, Gemma3Decoder};
 pub use gguf::{GgufError, GgufFile};
 pub use kv_cache::KvCache;
 pub use llama::{LlamaConfig, LlamaDecoder, LlamaVariant};
+pub use lora::{LoraAdapters, LoraConfig, LoraError, LoraTarget};
 pub use model::{
     Decoder, LanguageModel, LogitPositions, ModelError, ModelOptions, ModelSpec, SUPPORTED_ARCHITECTURES,
     TreeNormalization, sibling_scoring_tokens,

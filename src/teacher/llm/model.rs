@@ -8,14 +8,16 @@
 //! pool) is written once over it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 
 use super::gemma3::Gemma3Decoder;
 use super::gguf::{GgufError, GgufFile};
 use super::kv_cache::KvCache;
-use super::layers::Layout;
+use super::layers::{Layout, Pass};
 use super::llama::LlamaDecoder;
+use super::lora::LoraAdapters;
 
 /// The architectures duet runs, as GGUF files name them.
 pub const SUPPORTED_ARCHITECTURES: [&str; 3] = ["gemma3", "llama", "qwen2"];
@@ -97,7 +99,11 @@ pub struct ModelSpec {
     pub architecture: String,
     pub vocabulary_size: usize,
     pub hidden_size: usize,
+    pub intermediate_size: usize,
     pub layer_count: usize,
+    pub head_count: usize,
+    pub kv_head_count: usize,
+    pub head_dim: usize,
     pub context_length: usize,
     /// The widest attention window of any layer; `None` when every layer sees everything.
     pub sliding_window: Option<usize>,
@@ -111,15 +117,24 @@ pub trait Decoder: Send + Sync + std::fmt::Debug {
 
     /// Embeds `tokens`, runs them through every layer at the places `layout` gives (appending
     /// their keys and values to `cache`) and applies the final norm: `[tokens, hidden]`.
-    fn hidden_states(&self, tokens: &Tensor, layout: &Layout, cache: &mut KvCache) -> candle_core::Result<Tensor>;
+    /// `pass` says whether to record a backward pass and which adapters to add.
+    fn hidden_states(
+        &self,
+        tokens: &Tensor,
+        layout: &Layout,
+        cache: &mut KvCache,
+        pass: &Pass,
+    ) -> candle_core::Result<Tensor>;
 
     /// The output head's rows, `[vocabulary, hidden]` (the token embeddings when tied).
     fn output_rows(&self) -> &Tensor;
 }
 
-/// A loaded model (weights dequantized on the CPU) and its inference thread pool.
+/// A loaded model (weights dequantized on the CPU), the LoRA adapters its inference passes
+/// use (none by default), and its inference thread pool.
 pub struct LanguageModel {
     decoder: Box<dyn Decoder>,
+    adapters: Option<Arc<LoraAdapters>>,
     path: PathBuf,
     thread_pool: rayon::ThreadPool,
     device: Device,
@@ -157,7 +172,7 @@ impl LanguageModel {
             "llama" | "qwen2" => Box::new(LlamaDecoder::load(file, options.weights, &device)?),
             _ => return Err(ModelError::WrongArchitecture { path: file.path().to_path_buf(), architecture }),
         };
-        Ok(Self { decoder, path: file.path().to_path_buf(), thread_pool, device })
+        Ok(Self { decoder, adapters: None, path: file.path().to_path_buf(), thread_pool, device })
     }
 
     pub fn config(&self) -> &ModelSpec {
@@ -175,6 +190,66 @@ impl LanguageModel {
     /// An empty cache for this model.
     pub fn new_cache(&self) -> KvCache {
         KvCache::new(self.config().layer_count)
+    }
+
+    /// Puts `adapters` (or none) beside the frozen weights in every inference pass from now on.
+    /// Caches computed before hold the old model's keys and values: callers drop them.
+    pub fn set_adapters(&mut self, adapters: Option<Arc<LoraAdapters>>) -> Result<(), ModelError> {
+        if let Some(adapters) = &adapters
+            && adapters.layer_count() != self.config().layer_count
+        {
+            return Err(ModelError::Unsupported(format!(
+                "adapters for {} layers on a {}-layer model",
+                adapters.layer_count(),
+                self.config().layer_count
+            )));
+        }
+        self.adapters = adapters;
+        Ok(())
+    }
+
+    pub fn adapters(&self) -> Option<&Arc<LoraAdapters>> {
+        self.adapters.as_ref()
+    }
+
+    /// Logits at every position of `tokens` (from an empty context, no cache kept), computed
+    /// with ops that record a backward pass, with `adapters` beside the frozen weights: what
+    /// tuning differentiates. Equal to [`LanguageModel::forward`] up to rounding.
+    pub fn differentiable_logits(&self, tokens: &[u32], adapters: Option<&LoraAdapters>) -> Result<Tensor, ModelError> {
+        self.thread_pool.install(|| {
+            let hidden = self.differentiable_hidden(tokens, adapters)?;
+            Ok(self.logits(&hidden)?)
+        })
+    }
+
+    /// Log-probabilities (over the whole vocabulary) of each token of `continuation` after
+    /// `prompt`, `[continuation.len()]`, differentiable as [`LanguageModel::differentiable_logits`]
+    /// is; the output head runs only for the rows that predict the continuation.
+    pub fn differentiable_log_probs(
+        &self,
+        prompt: &[u32],
+        continuation: &[u32],
+        adapters: Option<&LoraAdapters>,
+    ) -> Result<Tensor, ModelError> {
+        if prompt.is_empty() {
+            return Err(ModelError::EmptyCache);
+        }
+        if continuation.is_empty() {
+            return Err(ModelError::NoTokens);
+        }
+        self.thread_pool.install(|| {
+            let tokens: Vec<u32> = prompt.iter().chain(continuation).copied().collect();
+            let hidden = self.differentiable_hidden(&tokens, adapters)?;
+            let predicting = hidden.narrow(0, prompt.len() - 1, continuation.len())?;
+            let log_probs = candle_nn::ops::log_softmax(&self.logits(&predicting)?, candle_core::D::Minus1)?;
+            let targets = Tensor::new(continuation, &self.device)?.unsqueeze(1)?;
+            Ok(log_probs.gather(&targets, 1)?.squeeze(1)?)
+        })
+    }
+
+    fn differentiable_hidden(&self, tokens: &[u32], adapters: Option<&LoraAdapters>) -> Result<Tensor, ModelError> {
+        let pass = Pass { differentiable: true, adapters };
+        Ok(self.forward_layout_with(tokens, &self.new_cache(), None, &pass)?.0)
     }
 
     /// Appends `tokens` to `cache` and returns logits for `positions` of them. On error the
@@ -489,6 +564,17 @@ impl LanguageModel {
         cache: &KvCache,
         tree: Option<&[Option<usize>]>,
     ) -> Result<(Tensor, KvCache), ModelError> {
+        let pass = Pass { differentiable: false, adapters: self.adapters.as_deref() };
+        self.forward_layout_with(tokens, cache, tree, &pass)
+    }
+
+    fn forward_layout_with(
+        &self,
+        tokens: &[u32],
+        cache: &KvCache,
+        tree: Option<&[Option<usize>]>,
+        pass: &Pass,
+    ) -> Result<(Tensor, KvCache), ModelError> {
         let spec = self.config();
         if tokens.is_empty() {
             return Err(ModelError::NoTokens);
@@ -505,7 +591,7 @@ impl LanguageModel {
         }
         let mut updated = cache.clone();
         let token_ids = Tensor::new(tokens, &self.device)?;
-        let normed = self.decoder.hidden_states(&token_ids, &layout, &mut updated)?;
+        let normed = self.decoder.hidden_states(&token_ids, &layout, &mut updated, pass)?;
         updated.advance(tokens.len(), normed.i(tokens.len() - 1)?);
         Ok((normed, updated))
     }

@@ -3,14 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
+use candle_core::DType;
 use candle_core::quantized::gguf_file::Value;
-use candle_core::{DType, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::super::model::{LanguageModel, LogitPositions, ModelError, ModelOptions, TreeNormalization, log_softmax_at};
 use super::super::test_support::{
-    EPSILON, TOLERANCE, add_into, assert_rows_close, attend, mat_vec, random_values, rms_norm, rope_halves, write_gguf,
+    EPSILON, TOLERANCE, add_into, assert_rows_close, attend, check_differentiable_path, mat_vec, random_values,
+    rms_norm, rope_halves, rows, write_gguf,
 };
 use super::*;
 
@@ -225,10 +226,6 @@ fn fixture() -> Fixture {
 
 /// A token sequence longer than the window, several times over.
 const TOKENS: [u32; 12] = [2, 17, 5, 39, 11, 11, 0, 23, 8, 30, 14, 1];
-
-fn rows(logits: &Tensor) -> Vec<Vec<f32>> {
-    logits.to_vec2().expect("logits rows")
-}
 
 #[test]
 fn reads_the_hyper_parameters_and_the_layer_pattern() {
@@ -517,4 +514,10 @@ fn sibling_normalised_tree_scores_are_constrained_decoding_probabilities() {
     );
     let total: f64 = scores.iter().map(|path| probability(path)).sum();
     assert!((total - 1.0).abs() < 1e-5, "{total}");
+}
+
+#[test]
+fn the_differentiable_path_and_lora_adapters_work_on_gemma3() {
+    let Fixture { _directory, mut model, .. } = fixture();
+    check_differentiable_path(&mut model, &TOKENS);
 }

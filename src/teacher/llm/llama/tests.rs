@@ -4,15 +4,14 @@
 
 use std::path::Path;
 
-use candle_core::Tensor;
 use candle_core::quantized::gguf_file::Value;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::super::model::{LanguageModel, LogitPositions, ModelOptions};
 use super::super::test_support::{
-    BYTE_LEVEL_VOCABULARY_SIZE, EPSILON, add_into, assert_rows_close, attend, byte_level_vocabulary, mat_vec,
-    random_values, rms_norm, rope_halves, rope_pairs, write_gguf,
+    BYTE_LEVEL_VOCABULARY_SIZE, EPSILON, add_into, assert_rows_close, attend, byte_level_vocabulary,
+    check_differentiable_path, mat_vec, random_values, rms_norm, rope_halves, rope_pairs, rows, write_gguf,
 };
 use super::super::tokenizer::GgufTokenizer;
 use super::*;
@@ -244,10 +243,6 @@ impl ReferenceModel {
 /// A token sequence with repeats.
 const TOKENS: [u32; 10] = [1, 17, 5, 47, 11, 11, 0, 23, 8, 30];
 
-fn rows(logits: &Tensor) -> Vec<Vec<f32>> {
-    logits.to_vec2().expect("logits rows")
-}
-
 /// Writes `reference`, loads it through the real loader and checks every position's logits.
 fn check_forward(reference: &ReferenceModel, name: &str) -> LanguageModel {
     let directory = tempfile::tempdir().expect("temporary directory");
@@ -420,5 +415,16 @@ fn tiny_llama_and_qwen2_models_match_llama_cpp() {
     for (text, expected) in &tokenized {
         assert_eq!(&tokenizer.encode(text, true).expect("encode"), expected, "{text:?}");
         assert_eq!(&tokenizer.decode(expected, false).expect("decode"), text);
+    }
+}
+
+#[test]
+fn the_differentiable_path_and_lora_adapters_work_on_llama_and_qwen2() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    for (name, reference) in llama_cpp_models() {
+        let path = directory.path().join(name);
+        reference.write_gguf(&path, &[]);
+        let mut model = LanguageModel::load_path(&path, &ModelOptions::default()).expect("load");
+        check_differentiable_path(&mut model, &LLAMA_CPP_TOKENS);
     }
 }
