@@ -185,6 +185,52 @@ fn the_race_trains_the_scene_a_second_time_without_a_teacher() {
     assert!(app.world().get_resource::<Rival>().is_none());
 }
 
+#[test]
+fn manual_control_drives_the_real_env_while_the_others_train() {
+    use duet::app::simulation::{ManualControl, TrainingFault};
+    use duet::env::grid::Action;
+    let mut app = app(TeacherKind::None);
+    app.world_mut().resource_mut::<ManualControl>().env = Some(1);
+    run_until(&mut app, "the trainer to take the key", |world| {
+        world.resource::<TrainingSnapshot>().manual_env() == Some(1)
+    });
+    let (frames, world) = {
+        let snapshot = app.world().resource::<TrainingSnapshot>();
+        (snapshot.frames, snapshot.world(1).clone())
+    };
+    // No key: env 1 waits while training goes on, through an update.
+    run_until(&mut app, "an update with env 1 waiting", |world| {
+        let snapshot = world.resource::<TrainingSnapshot>();
+        snapshot.updates >= 1 && snapshot.frames > frames + 4 * 32 && !snapshot.updating
+    });
+    assert_eq!(app.world().resource::<TrainingSnapshot>().world(1), &world, "env 1 moved without a key");
+    let record = app.world().resource::<UpdateHistory>().records[0].clone();
+    assert!(record.policy_loss.is_finite() && record.value_loss.is_finite(), "{record:?}");
+    // Keys: each one step of the real env, as the world would take it.
+    let mut expected = world.clone();
+    for action in [Action::Left, Action::Left, Action::Forward] {
+        expected.step(action);
+        app.world_mut().resource_mut::<ManualControl>().keys.push(action);
+    }
+    let steps_before = world.step_count;
+    run_until(&mut app, "the keys taken", |world| {
+        world.resource::<TrainingSnapshot>().world(1).step_count >= steps_before + 3
+            || world.resource::<TrainingSnapshot>().world(1).step_count == 0
+    });
+    let now = app.world().resource::<TrainingSnapshot>().world(1).clone();
+    if now.step_count != 0 {
+        assert_eq!(now, expected, "the user's three actions, nothing else");
+    }
+    assert!(app.world().resource::<TrainingFault>().message.is_none());
+    // Handing back: the student drives env 1 again.
+    app.world_mut().resource_mut::<ManualControl>().env = None;
+    let frames = app.world().resource::<TrainingSnapshot>().frames;
+    run_until(&mut app, "the student moving env 1 again", |world| {
+        let snapshot = world.resource::<TrainingSnapshot>();
+        snapshot.manual_env().is_none() && snapshot.frames > frames + 40 && snapshot.world(1) != &now
+    });
+}
+
 /// The followed option is planned once per step of the focused env: it must stay cheap on
 /// the default grid and the largest presets (DoorKey-16x16, KeyCorridorS3R3), for every option the
 /// oracle advises along its own episodes and for exploring from the start.

@@ -215,7 +215,8 @@ fn start_run(mut trainer: Trainer, live: &mut LiveTrainer, outputs: &mut StepOut
     trainer.start_clock();
     let focus = views.focus.0.min(trainer.env().num_envs() - 1);
     views.focus.set_if_neq(FocusedEnv(focus));
-    outputs.snapshot.hand_back();
+    // A new run starts with the student driving every env.
+    *outputs.manual = Default::default();
     outputs.snapshot.publish(&trainer);
     outputs.snapshot.latest = None;
     outputs.snapshot.updating = false;

@@ -1,21 +1,24 @@
-//! Manual control: `M` takes over a copy of the focused env's episode, drawn in its place
-//! (arrows turn and walk, P picks up, D drops, Enter toggles); `M` again hands it back.
+//! Manual control: `M` hands the focused env to the keyboard (arrows turn and walk, P picks
+//! up, D drops, Enter toggles); `M` again, or focusing another env, hands it back.
 //!
-//! The copy is the user's own: the student keeps training on the real env meanwhile (the
-//! trainer steps all envs together), and handing back shows the real env again.
+//! The env is the real one: the trainer steps it with the user's actions only, and while no
+//! key is pressed it waits, while the other envs train on. Its steps stay out of the PPO loss
+//! and its episodes out of the student's metrics (`Trainer::set_manual_control`). While
+//! training is paused a key also steps once (every env, as `.` does), so the user can play
+//! with the run stopped.
 
 use bevy::prelude::*;
 use bevy_egui::input::EguiWantsInput;
 
-use super::control::Controls;
-use super::simulation::{AgentMotion, FocusedEnv, TrainingSnapshot, typing_in_ui};
+use super::control::{Control, Controls};
+use super::simulation::{FocusedEnv, ManualControl, typing_in_ui};
 use crate::env::grid::Action;
 
 pub struct ManualPlugin;
 
 impl Plugin for ManualPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Update, manual_keys);
+        app.add_systems(Update, (manual_keys, tell_manual_episodes));
     }
 }
 
@@ -37,36 +40,55 @@ fn manual_keys(
     keys: Res<ButtonInput<KeyCode>>,
     egui_input: Option<Res<EguiWantsInput>>,
     focus: Res<FocusedEnv>,
-    mut snapshot: ResMut<TrainingSnapshot>,
-    mut motion: ResMut<AgentMotion>,
+    virtual_time: Res<Time<Virtual>>,
+    mut manual: ResMut<ManualControl>,
     mut controls: ResMut<Controls>,
 ) {
     if typing_in_ui(&egui_input) {
         return;
     }
     if keys.just_pressed(KeyCode::KeyM) {
-        if snapshot.manual_env().is_some() {
-            snapshot.hand_back();
+        if manual.env.is_some() {
+            hand_back(&mut manual);
             controls.tell("manual control handed back to the student", false);
         } else {
-            snapshot.take_over(focus.0);
-            controls.tell(format!("manual control of a copy of env {}", focus.0 + 1), false);
+            manual.env = Some(focus.0);
+            controls.tell(format!("manual control of env {}: it waits for your keys", focus.0 + 1), false);
         }
     }
-    let Some(env) = snapshot.manual_env() else {
+    let Some(env) = manual.env else {
         return;
     };
     if focus.0 != env {
-        // Focusing another env hands the copy back: only the focused env is drawn large.
-        snapshot.hand_back();
+        // Focusing another env hands this one back: only the focused env is drawn large.
+        hand_back(&mut manual);
+        controls.tell("manual control handed back to the student", false);
         return;
     }
     let Some(action) = action_for(&keys) else {
         return;
     };
-    if let Some(outcome) = snapshot.manual_step(action) {
-        let verdict = if outcome.reward > 0.0 { "success" } else { "failure" };
-        controls.tell(format!("manual episode over: {verdict}, reward {:.2}; M hands back", outcome.reward), false);
+    manual.keys.push(action);
+    if virtual_time.is_paused() {
+        controls.request(Control::Step);
     }
-    *motion = AgentMotion::snap(env, snapshot.world(env));
+}
+
+fn hand_back(manual: &mut ManualControl) {
+    manual.env = None;
+    manual.keys.clear();
+}
+
+/// "manual episode over: success, reward 0.91".
+fn tell_manual_episodes(mut manual: ResMut<ManualControl>, mut controls: ResMut<Controls>) {
+    if manual.finished.is_empty() {
+        return;
+    }
+    for episode in std::mem::take(&mut manual.finished) {
+        let verdict = if episode.success { "success" } else { "failure" };
+        controls.tell(
+            format!("manual episode over: {verdict}, reward {:.2} in {} steps", episode.episode_return, episode.length),
+            false,
+        );
+    }
 }

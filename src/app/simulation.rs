@@ -84,9 +84,8 @@ pub struct TrainingSnapshot {
     pub generation: u64,
     /// What the student reports back to the teacher (the feedback panel).
     pub feedback: FeedbackView,
-    /// Manual control: the env taken over and the user's copy of its episode, drawn in
-    /// place of the real one; `done` once that episode ended.
-    manual: Option<(usize, GridWorld, bool)>,
+    /// The env the user drives (manual control), as the trainer last had it.
+    pub manual: Option<usize>,
 }
 
 impl TrainingSnapshot {
@@ -130,6 +129,7 @@ impl TrainingSnapshot {
         self.teacher = trainer.config().teacher;
         self.lambda = trainer.distill_lambda();
         self.lambda_overridden = trainer.lambda_override().is_some();
+        self.manual = trainer.manual_env();
         self.feedback.capture(trainer);
         self.generation += 1;
     }
@@ -138,45 +138,13 @@ impl TrainingSnapshot {
         self.worlds.len()
     }
 
-    /// The env under manual control, if any.
+    /// The env under manual control as of the last publication, if any.
     pub fn manual_env(&self) -> Option<usize> {
-        self.manual.as_ref().map(|(env, _, _)| *env)
+        self.manual
     }
 
-    /// Starts manual control of a copy of env `env`'s episode as it stands.
-    pub fn take_over(&mut self, env: usize) {
-        let env = env.min(self.worlds.len().saturating_sub(1));
-        self.manual = Some((env, self.world(env).clone(), false));
-        self.generation += 1;
-    }
-
-    /// Ends manual control: the real env is drawn again.
-    pub fn hand_back(&mut self) {
-        self.manual = None;
-        self.generation += 1;
-    }
-
-    /// Steps the manual copy; returns the outcome when this step ended its episode. An ended
-    /// episode takes no more steps.
-    pub fn manual_step(&mut self, action: Action) -> Option<crate::env::grid::StepOutcome> {
-        let (_, world, done) = self.manual.as_mut()?;
-        if *done {
-            return None;
-        }
-        let outcome = world.step(action);
-        *done = outcome.done();
-        self.generation += 1;
-        done.then_some(outcome)
-    }
-
-    /// Env `env`'s world (the manual copy for the env under manual control), or the last
-    /// env's for an index out of range.
+    /// Env `env`'s world, or the last env's for an index out of range.
     pub fn world(&self, env: usize) -> &GridWorld {
-        if let Some((manual_env, world, _)) = &self.manual
-            && *manual_env == env
-        {
-            return world;
-        }
         // A scene has at least one env (the scene loader checks), so the index is valid.
         &self.worlds[env.min(self.worlds.len().saturating_sub(1))]
     }
@@ -185,6 +153,17 @@ impl TrainingSnapshot {
 fn most_likely_action(probs: &[f32; Action::COUNT]) -> Option<Action> {
     let best = (0..probs.len()).fold(0, |best, index| if probs[index] > probs[best] { index } else { best });
     Action::from_index(best)
+}
+
+/// Manual control as the user wants it (`M`, the arrow keys): the env to drive and the
+/// actions not yet handed to the trainer. Applied before each step, like the teacher switch,
+/// so keys pressed during an update are kept.
+#[derive(Resource, Clone, Debug, Default, PartialEq)]
+pub struct ManualControl {
+    pub env: Option<usize>,
+    pub keys: Vec<Action>,
+    /// Episodes the user finished, not yet announced (`manual` tells them).
+    pub finished: Vec<crate::env::vec_env::EpisodeStats>,
 }
 
 /// A distillation weight λ set by hand in the run tab, in force from the next update on
@@ -332,6 +311,7 @@ impl Plugin for SimulationPlugin {
             .insert_resource(TeacherWhenOn(when_on))
             .init_resource::<FocusedEnv>()
             .init_resource::<LambdaOverride>()
+            .init_resource::<ManualControl>()
             .init_resource::<TrainingFault>()
             .insert_resource(motion)
             .add_message::<EpisodeEnded>()
@@ -370,6 +350,7 @@ pub struct StepOutputs<'w> {
     pub ended: MessageWriter<'w, EpisodeEnded>,
     pub fault: ResMut<'w, TrainingFault>,
     pub virtual_time: ResMut<'w, Time<Virtual>>,
+    pub manual: ResMut<'w, ManualControl>,
 }
 
 /// One tick: one trainer step, or at `Max` as many as fit in the frame's budget; a full
@@ -418,9 +399,10 @@ pub fn advance(
     trainer.set_teacher(wanted.teacher);
     trainer.set_lambda_override(wanted.lambda);
     let focused = focus.min(trainer.env().num_envs() - 1);
-    // Under manual control the focused view shows the user's copy: its agent does not move
-    // with the real env's.
-    let manual = outputs.snapshot.manual_env() == Some(focused);
+    trainer.set_manual_control(outputs.manual.env);
+    for action in outputs.manual.keys.drain(..) {
+        trainer.queue_manual_action(action);
+    }
     let started = Instant::now();
     let mut steps = 0;
     let rollout_full = loop {
@@ -434,18 +416,20 @@ pub fn advance(
             }
         };
         announce_episodes(trainer, &mut live.episodes_announced, &mut outputs.ended);
+        for episode in trainer.take_manual_episodes() {
+            outputs.ended.write(EpisodeEnded { env: episode.env, success: episode.success });
+            outputs.manual.finished.push(episode);
+        }
         outputs.teacher_view.follow_step(trainer, focused);
         steps += 1;
         let world = trainer.env().world(focused);
         let episode_restarted = world.step_count == 0;
-        if !manual {
-            *outputs.motion = if episode_restarted || budget.is_some() {
-                // A new episode (or a blur of steps) jumps rather than slides.
-                AgentMotion::snap(focused, world)
-            } else {
-                AgentMotion { env: focused, from: before, to: AgentPose::of(world) }
-            };
-        }
+        *outputs.motion = if episode_restarted || budget.is_some() {
+            // A new episode (or a blur of steps) jumps rather than slides.
+            AgentMotion::snap(focused, world)
+        } else {
+            AgentMotion { env: focused, from: before, to: AgentPose::of(world) }
+        };
         let out_of_budget = budget.is_none_or(|budget| started.elapsed() >= budget);
         if full || out_of_budget || steps >= 10_000 {
             break full;

@@ -243,6 +243,35 @@ impl VecEnv {
         self.total_steps += self.slots.len() as u64;
     }
 
+    /// Steps every env but `waiting`, which stands still (no step counted, no time passes
+    /// for it: manual control waiting for a key); its reward and flags read 0 and false.
+    pub fn step_except(&mut self, actions: &[Action], waiting: usize) {
+        assert_eq!(actions.len(), self.slots.len(), "one action per env");
+        let len = self.observation_len;
+        // One env at a time: manual control runs with a handful of envs, and the result is the
+        // same as `step`'s for every env that moves.
+        for (i, ((slot, obs), &action)) in
+            self.slots.iter_mut().zip(self.observations.chunks_mut(len)).zip(actions).enumerate()
+        {
+            if i == waiting {
+                self.rewards[i] = 0.0;
+                self.terminated[i] = false;
+                self.truncated[i] = false;
+                continue;
+            }
+            step_slot(slot, action, &self.config, obs);
+            let outcome = slot.last_outcome;
+            self.rewards[i] = outcome.reward;
+            self.terminated[i] = outcome.terminated;
+            self.truncated[i] = outcome.truncated;
+            if let Some(mut episode) = slot.ended.take() {
+                episode.env = i;
+                self.finished.push(episode);
+            }
+        }
+        self.total_steps += self.slots.len().saturating_sub(1) as u64;
+    }
+
     fn write_all_observations(&mut self) {
         let len = self.observation_len;
         for (slot, obs) in self.slots.iter_mut().zip(self.observations.chunks_mut(len)) {
@@ -344,6 +373,27 @@ mod tests {
         assert!(env.truncated().iter().all(|&t| t));
         assert_eq!(env.world(0).step_count, 0, "fresh episode after the limit");
         assert_eq!(env.total_steps(), 20);
+    }
+
+    #[test]
+    fn a_waiting_env_stands_still_while_the_others_step_as_usual() {
+        let level = Level::DoorKey { size: 5 };
+        let mut all = VecEnv::new(VecEnvConfig::new(level.clone(), 3, 9));
+        let mut but_one = VecEnv::new(VecEnvConfig::new(level, 3, 9));
+        let before = but_one.world(1).clone();
+        for actions in random_actions(40, 2).iter().map(|a| &a[..3]) {
+            all.step(actions);
+            but_one.step_except(actions, 1);
+            for env in [0, 2] {
+                assert_eq!(all.observation(env), but_one.observation(env));
+                assert_eq!(all.rewards()[env], but_one.rewards()[env]);
+            }
+            assert_eq!((but_one.rewards()[1], but_one.terminated()[1], but_one.truncated()[1]), (0.0, false, false));
+        }
+        assert_eq!(but_one.world(1), &before, "the waiting env did not move");
+        assert_eq!(but_one.total_steps(), 80);
+        let finished = |env: &mut VecEnv| env.drain_finished().into_iter().filter(|e| e.env != 1).collect::<Vec<_>>();
+        assert_eq!(finished(&mut all), finished(&mut but_one));
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct RolloutBuffer {
     pub teacher_probs: Vec<ActionDistribution>,
     /// Whether the teacher advised on this sample.
     pub teacher_mask: Vec<bool>,
+    /// Samples the update leaves out of its loss (an env under the user's manual control);
+    /// empty while there are none, else one flag per sample.
+    pub excluded: Vec<bool>,
 }
 
 impl RolloutBuffer {
@@ -38,6 +41,7 @@ impl RolloutBuffer {
             dones: Vec::with_capacity(samples),
             teacher_probs: Vec::with_capacity(samples),
             teacher_mask: Vec::with_capacity(samples),
+            excluded: Vec::new(),
         }
     }
 
@@ -68,6 +72,23 @@ impl RolloutBuffer {
         self.dones.clear();
         self.teacher_probs.clear();
         self.teacher_mask.clear();
+        self.excluded.clear();
+    }
+
+    /// Leaves env `env`'s latest decision out of the update's loss.
+    pub fn exclude_latest(&mut self, env: usize) {
+        let Some(index) = (self.steps_filled().checked_sub(1)).map(|step| step * self.num_envs + env) else {
+            return;
+        };
+        if index < self.len() {
+            self.excluded.resize(self.len(), false);
+            self.excluded[index] = true;
+        }
+    }
+
+    /// Whether sample `index` is left out of the loss.
+    pub fn is_excluded(&self, index: usize) -> bool {
+        self.excluded.get(index).copied().unwrap_or(false)
     }
 
     /// Stores what every env saw and the student did, before stepping.

@@ -27,6 +27,23 @@ pub fn generalized_advantages(
     gamma: f32,
     gae_lambda: f32,
 ) -> (Vec<f32>, Vec<f32>) {
+    generalized_advantages_excluding(rewards, values, dones, &[], last_values, num_envs, gamma, gae_lambda)
+}
+
+/// `generalized_advantages` where the samples flagged in `excluded` (empty: none) were not the
+/// student's: a sample followed by an excluded one bootstraps from that one's value (the
+/// student's estimate of the state it left) and takes nothing of what came after it.
+#[allow(clippy::too_many_arguments)]
+pub fn generalized_advantages_excluding(
+    rewards: &[f32],
+    values: &[f32],
+    dones: &[bool],
+    excluded: &[bool],
+    last_values: &[f32],
+    num_envs: usize,
+    gamma: f32,
+    gae_lambda: f32,
+) -> (Vec<f32>, Vec<f32>) {
     let samples = rewards.len();
     let steps = samples / num_envs.max(1);
     let mut advantages = vec![0.0f32; samples];
@@ -37,7 +54,9 @@ pub fn generalized_advantages(
             let next_value = if step + 1 < steps { values[index + num_envs] } else { last_value };
             let continues = if dones[index] { 0.0 } else { 1.0 };
             let delta = rewards[index] + gamma * next_value * continues - values[index];
-            running = delta + gamma * gae_lambda * continues * running;
+            let next_excluded = step + 1 < steps && excluded.get(index + num_envs).copied().unwrap_or(false);
+            let chained = if next_excluded { 0.0 } else { running };
+            running = delta + gamma * gae_lambda * continues * chained;
             advantages[index] = running;
         }
     }
@@ -348,10 +367,11 @@ impl Student {
         if samples == 0 || rollout.rewards.len() != samples {
             return Err(StudentError::Config("update needs a rollout with an outcome for every decision".into()));
         }
-        Ok(generalized_advantages(
+        Ok(generalized_advantages_excluding(
             &rollout.rewards,
             &rollout.values,
             &rollout.dones,
+            &rollout.excluded,
             last_values,
             rollout.num_envs,
             self.spec.gamma as f32,
@@ -376,7 +396,6 @@ impl Student {
     ) -> Result<UpdateStats, StudentError> {
         let spec = self.spec.clone();
         let (advantages, returns) = self.advantages(rollout, last_values)?;
-        let samples = rollout.len();
         let Some(mut fused) = self.fused.take() else {
             return self.update_candle(rollout, last_values, distill_lambda);
         };
@@ -391,8 +410,8 @@ impl Student {
         let mut grads = vec![0.0f32; fused.network.parameter_len()];
         let (mut grad_logits, mut grad_values) = (Vec::new(), Vec::new());
         let mut batch = MinibatchColumns::default();
-        let mut order: Vec<u32> = (0..samples as u32).collect();
-        let minibatch = spec.minibatch.min(samples);
+        let mut order = trained_samples(rollout);
+        let minibatch = spec.minibatch.min(order.len()).max(1);
         let mut totals = UpdateStats::default();
         let (mut teacher_kl_total, mut teacher_kl_batches, mut batches) = (0.0, 0usize, 0usize);
         let mut outcome = Ok(());
@@ -456,14 +475,13 @@ impl Student {
     ) -> Result<UpdateStats, StudentError> {
         let spec = self.spec.clone();
         let (advantages, returns) = self.advantages(rollout, last_values)?;
-        let samples = rollout.len();
         let device = Device::Cpu;
         let inputs = self.model.input(&rollout.observations)?;
         let parameters: Vec<_> = self.model.parameters().iter().map(|(_, var)| var.clone()).collect();
 
         let mut batch = MinibatchColumns::default();
-        let mut order: Vec<u32> = (0..samples as u32).collect();
-        let minibatch = spec.minibatch.min(samples);
+        let mut order = trained_samples(rollout);
+        let minibatch = spec.minibatch.min(order.len()).max(1);
         let mut totals = UpdateStats::default();
         let (mut teacher_kl_total, mut teacher_kl_batches, mut batches) = (0.0, 0usize, 0usize);
         for _ in 0..spec.epochs {
@@ -500,6 +518,12 @@ impl Student {
         }
         Ok(averaged(totals, batches, teacher_kl_total, teacher_kl_batches))
     }
+}
+
+/// The samples the loss learns from: all but those the rollout excludes (an update whose
+/// samples are all excluded has no minibatch and changes nothing).
+fn trained_samples(rollout: &RolloutBuffer) -> Vec<u32> {
+    (0..rollout.len() as u32).filter(|&index| !rollout.is_excluded(index as usize)).collect()
 }
 
 /// Per-minibatch sums turned into the update's averages.
@@ -684,6 +708,24 @@ mod tests {
         let (advantages, _) = generalized_advantages(&rewards, &values, &dones, &[0.0, 10.0], 2, 0.5, 1.0);
         // env 0: A1 = 1, A0 = 1 + 0.5*1 = 1.5. env 1: A1 = 0.5*10 = 5; A0 = 0 (done).
         assert_eq!(advantages, vec![1.5, 0.0, 1.0, 5.0]);
+    }
+
+    #[test]
+    fn an_excluded_sample_cuts_the_chain_behind_it_but_is_bootstrapped_from() {
+        // One env, three steps; step 1 was the user's (manual control), gamma 0.5, lambda 1.
+        let rewards = [1.0, 8.0, 2.0];
+        let values = [0.0, 4.0, 0.0];
+        let dones = [false; 3];
+        let excluded = [false, true, false];
+        let (advantages, _) =
+            generalized_advantages_excluding(&rewards, &values, &dones, &excluded, &[0.0], 1, 0.5, 1.0);
+        // step 0: delta = 1 + 0.5*4 - 0 = 3, and nothing of steps 1-2 (the user's reward 8).
+        assert_eq!(advantages[0], 3.0);
+        assert_eq!(advantages[2], 2.0);
+        // No exclusions: the plain estimate.
+        let (plain, _) = generalized_advantages_excluding(&rewards, &values, &dones, &[], &[0.0], 1, 0.5, 1.0);
+        assert_eq!(plain, generalized_advantages(&rewards, &values, &dones, &[0.0], 1, 0.5, 1.0).0);
+        assert_ne!(plain[0], 3.0);
     }
 
     #[test]

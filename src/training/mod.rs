@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod llm_teacher;
 
+use std::collections::VecDeque;
 use std::str::FromStr;
 use std::time::Instant;
 
@@ -213,9 +214,46 @@ pub struct Trainer {
     feedback_every: u64,
     /// The feedback text the teacher last accepted.
     feedback_sent: String,
-    /// A distillation weight set by hand (the app's λ override) in place of the schedule's;
-    /// not saved in checkpoints.
+    /// A distillation weight set by hand (the app's λ override) in place of the schedule's.
     lambda_override: Option<f64>,
+    /// The env the user drives by hand (the app's manual control), if any.
+    manual: Option<ManualControl>,
+}
+
+/// One env under manual control: it steps only on the user's actions, one per trainer step,
+/// and waits (stands still) on the steps without one.
+#[derive(Clone, Debug, Default)]
+struct ManualControl {
+    env: usize,
+    /// Actions the user asked for, not yet taken.
+    queued: VecDeque<Action>,
+    /// Episodes the user finished (kept out of the student's metrics), not yet collected.
+    finished: Vec<EpisodeStats>,
+}
+
+/// Stands in `action_history` for a step on which the env under manual control waited: on
+/// resume it waits again, so the replay reaches the same worlds.
+pub const WAITED: u8 = u8::MAX;
+
+/// The teacher as the feedback recorder sees it while an env is under manual control: no
+/// advice for that env, so the user's moves are not counted as the student following one.
+struct WithoutAdviceFor {
+    teacher: Box<dyn TeacherPolicy>,
+    env: usize,
+}
+
+impl TeacherPolicy for WithoutAdviceFor {
+    fn name(&self) -> &'static str {
+        self.teacher.name()
+    }
+
+    fn advise(&mut self, env: &VecEnv, advice: &mut [Option<ActionDistribution>]) {
+        self.teacher.advise(env, advice);
+    }
+
+    fn option_advice(&self, index: usize) -> Option<&crate::teacher::advisor::TeacherAdvice> {
+        if index == self.env { None } else { self.teacher.option_advice(index) }
+    }
 }
 
 /// Updates between two refreshes of the teacher's feedback (about 100k frames with 16 envs):
@@ -283,6 +321,7 @@ impl Trainer {
             feedback_every: FEEDBACK_EVERY_UPDATES,
             feedback_sent: String::new(),
             lambda_override: None,
+            manual: None,
         })
     }
 
@@ -371,7 +410,13 @@ impl Trainer {
             return Ok(true);
         }
         let decision = self.student.act(self.env.observations())?;
-        for (advised, &greedy) in self.advice.iter().zip(&decision.greedy_actions) {
+        // The env under manual control takes the user's next action, or waits for one.
+        let manual = self.manual.as_mut().map(|manual| (manual.env, manual.queued.pop_front()));
+        let manual_env = manual.map(|(env, _)| env);
+        for (index, (advised, &greedy)) in self.advice.iter().zip(&decision.greedy_actions).enumerate() {
+            if manual_env == Some(index) {
+                continue; // the student's choice there is not taken
+            }
             if let Some(probs) = advised {
                 self.advised_samples += 1;
                 // Ties count: the oracle spreads its mass over equally short walks.
@@ -388,17 +433,49 @@ impl Trainer {
             &decision.values,
             &self.advice,
         );
+        // The user's steps (and the waits between them) are left out of the PPO loss rather
+        // than recorded with the policy's log-probability: the user's actions were not drawn
+        // from the policy, so a ratio against its probability would be off-policy, and a wait
+        // is no transition at all. The student's own samples before the take-over bootstrap
+        // from the value of the state it handed over (`generalized_advantages_excluding`).
+        if let Some(env) = manual_env {
+            self.rollout.exclude_latest(env);
+        }
         self.actions.clear();
         for &action in &decision.actions {
             let action = Action::from_index(action as usize)
                 .ok_or_else(|| TrainingError::Config(format!("the student chose action {action}")))?;
             self.actions.push(action);
         }
+        let waiting = match manual {
+            Some((env, Some(action))) => {
+                self.actions[env] = action;
+                None
+            }
+            Some((env, None)) => Some(env),
+            None => None,
+        };
+        let history_start = self.action_history.len();
         self.action_history.extend(self.actions.iter().map(|&action| action as u8));
-        if let Some(feedback) = &mut self.feedback {
-            feedback.observe_decisions(&self.env, self.teacher.as_ref(), &self.actions);
+        if let Some(env) = waiting {
+            self.action_history[history_start + env] = WAITED;
         }
-        self.env.step(&self.actions);
+        if let Some(feedback) = &mut self.feedback {
+            match manual_env {
+                None => feedback.observe_decisions(&self.env, self.teacher.as_ref(), &self.actions),
+                Some(env) => {
+                    // `NoTeacher` holds the place for the call's length (a unit struct: no allocation).
+                    let teacher = std::mem::replace(&mut self.teacher, Box::new(NoTeacher));
+                    let hiding = WithoutAdviceFor { teacher, env };
+                    feedback.observe_decisions(&self.env, &hiding, &self.actions);
+                    self.teacher = hiding.teacher;
+                }
+            }
+        }
+        match waiting {
+            Some(env) => self.env.step_except(&self.actions, env),
+            None => self.env.step(&self.actions),
+        }
         if let Some(feedback) = &mut self.feedback {
             feedback.observe_outcomes(&self.env);
         }
@@ -409,12 +486,59 @@ impl Trainer {
         }
         self.rollout.push_outcome(self.env.rewards(), &self.dones);
         for episode in self.env.drain_finished() {
-            self.window.push(episode);
-            self.episodes += 1;
+            match &mut self.manual {
+                // The user's episodes are not the student's: they stay out of its metrics.
+                Some(manual) if manual.env == episode.env => manual.finished.push(episode),
+                _ => {
+                    self.window.push(episode);
+                    self.episodes += 1;
+                }
+            }
         }
         self.teacher.advise(&self.env, &mut self.advice);
+        // Frames count vectorised steps times envs, waits included, as the rollout's samples
+        // and the action history do.
         self.frames += self.env.num_envs() as u64;
         Ok(self.rollout.is_full())
+    }
+
+    /// Hands env `env` to the user (`None`: back to the student). From the next step on it
+    /// takes only the actions `queue_manual_action` gives, one per step, and waits without
+    /// one; its samples stay out of the PPO loss and its episodes out of the metrics, while
+    /// the other envs train as before. Another env's control, and queued actions, end.
+    pub fn set_manual_control(&mut self, env: Option<usize>) {
+        let env = env.filter(|&env| env < self.env.num_envs());
+        if env == self.manual.as_ref().map(|manual| manual.env) {
+            return;
+        }
+        self.manual = env.map(|env| ManualControl { env, ..ManualControl::default() });
+    }
+
+    /// The env under manual control, if any.
+    pub fn manual_env(&self) -> Option<usize> {
+        self.manual.as_ref().map(|manual| manual.env)
+    }
+
+    /// Queues `action` for the env under manual control (taken by the next step without
+    /// one); false when no env is under manual control.
+    pub fn queue_manual_action(&mut self, action: Action) -> bool {
+        match &mut self.manual {
+            Some(manual) => {
+                manual.queued.push_back(action);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Actions queued for the env under manual control and not yet taken.
+    pub fn manual_actions_queued(&self) -> usize {
+        self.manual.as_ref().map_or(0, |manual| manual.queued.len())
+    }
+
+    /// The episodes the user finished under manual control since the last call.
+    pub fn take_manual_episodes(&mut self) -> Vec<EpisodeStats> {
+        self.manual.as_mut().map(|manual| std::mem::take(&mut manual.finished)).unwrap_or_default()
     }
 
     /// One PPO update over what the rollout holds (normally a full one), then a fresh rollout.
@@ -615,12 +739,21 @@ impl Trainer {
         let advise_every_step = self.config.teacher == TeacherKind::Oracle;
         for step in actions.chunks_exact(num_envs) {
             self.actions.clear();
-            for &index in step {
+            let mut waiting = None;
+            for (env, &index) in step.iter().enumerate() {
+                if index == WAITED && waiting.is_none() {
+                    waiting = Some(env);
+                    self.actions.push(Action::Done); // not taken
+                    continue;
+                }
                 let action = Action::from_index(usize::from(index))
                     .ok_or_else(|| TrainingError::Config(format!("saved action {index} is no action")))?;
                 self.actions.push(action);
             }
-            self.env.step(&self.actions);
+            match waiting {
+                Some(env) => self.env.step_except(&self.actions, env),
+                None => self.env.step(&self.actions),
+            }
             self.env.drain_finished();
             if advise_every_step {
                 self.teacher.advise(&self.env, &mut self.advice);
@@ -779,6 +912,119 @@ mod tests {
         assert!(trainer.advice().iter().all(Option::is_some));
         let record = trainer.train_one_update().expect("update");
         assert!(record.teacher_coverage > 0.0 && record.teacher_coverage < 1.0, "{record:?}");
+    }
+
+    /// Empty-5x5: the agent starts at (1, 1) facing right, the goal is at (3, 3).
+    fn empty_config(teacher: TeacherKind) -> TrainerConfig {
+        TrainerConfig { level: Level::Empty { size: 5 }, ..config(teacher, EncoderKind::Mlp) }
+    }
+
+    const TO_THE_GOAL: [Action; 5] = [Action::Forward, Action::Forward, Action::Right, Action::Forward, Action::Forward];
+
+    #[test]
+    fn manual_control_drives_the_real_env_and_stays_out_of_the_loss() {
+        let mut trainer = Trainer::new(empty_config(TeacherKind::Oracle)).expect("trainer");
+        let start = trainer.env().world(1).clone();
+        trainer.step().expect("a student step first");
+        let student_moved = trainer.env().world(1).clone();
+        trainer.set_manual_control(Some(1));
+        assert_eq!(trainer.manual_env(), Some(1));
+        // Without a key the env waits; the others go on.
+        let others: Vec<_> = [0, 2, 3].iter().map(|&env| trainer.env().world(env).step_count).collect();
+        trainer.step().expect("step");
+        assert_eq!(trainer.env().world(1), &student_moved, "the env under manual control waited");
+        let now: Vec<_> = [0, 2, 3].iter().map(|&env| trainer.env().world(env).step_count).collect();
+        assert!(now.iter().zip(&others).all(|(after, before)| after != before || *after == 0), "{now:?}");
+        // Handed back and taken again (an empty queue), the user's actions, one per step, walk
+        // on from where the student left the episode (ending it if they reach the goal).
+        trainer.set_manual_control(None);
+        trainer.set_manual_control(Some(1));
+        let mut expected = student_moved;
+        let mut ended = None;
+        for action in TO_THE_GOAL {
+            assert!(trainer.queue_manual_action(action));
+        }
+        for _ in 0..TO_THE_GOAL.len() {
+            trainer.step().expect("step");
+        }
+        for action in TO_THE_GOAL {
+            let outcome = expected.step(action);
+            if outcome.done() {
+                ended = Some(outcome);
+                break;
+            }
+        }
+        assert_eq!(trainer.manual_actions_queued(), 0);
+        let manual_episodes = trainer.take_manual_episodes();
+        match ended {
+            Some(outcome) => {
+                assert_eq!(manual_episodes.len(), 1, "{manual_episodes:?}");
+                assert_eq!(manual_episodes[0].success, outcome.terminated && outcome.reward > 0.0);
+            }
+            None => {
+                assert!(manual_episodes.is_empty());
+                assert_eq!(trainer.env().world(1), &expected);
+            }
+        }
+        assert_ne!(trainer.env().world(1), &start);
+        // The rest of the rollout: env 1 waits throughout, and every one of its samples since
+        // the take-over is excluded; the student's first one is not.
+        while !trainer.step().expect("step") {}
+        let excluded: Vec<usize> = (0..trainer.rollout.len()).filter(|&i| trainer.rollout.is_excluded(i)).collect();
+        let steps = trainer.rollout.steps;
+        assert_eq!(excluded, (1..steps).map(|step| step * 4 + 1).collect::<Vec<_>>());
+        let waits = trainer.action_history().iter().filter(|&&action| action == WAITED).count();
+        assert_eq!(waits, steps - 1 - TO_THE_GOAL.len());
+        let record = trainer.update().expect("an update with manual samples");
+        for loss in [record.policy_loss, record.value_loss, record.entropy, record.approx_kl, record.grad_norm] {
+            assert!(loss.is_finite(), "{record:?}");
+        }
+        // The user's episode is not in the student's metrics.
+        assert!(trainer.recent_episodes().episodes().all(|episode| episode.env != 1));
+        assert_eq!(trainer.episodes(), trainer.recent_episodes().len() as u64);
+        // Handing back: env 1 is the student's again, nothing excluded.
+        trainer.set_manual_control(None);
+        assert!(!trainer.queue_manual_action(Action::Left));
+        trainer.train_one_update().expect("update");
+        trainer.step().expect("step");
+        assert!(trainer.rollout.excluded.is_empty());
+    }
+
+    #[test]
+    fn a_run_with_manual_control_resumes_exactly() {
+        let config = empty_config(TeacherKind::None);
+        let mut trainer = Trainer::new(config.clone()).expect("trainer");
+        trainer.set_manual_control(Some(2));
+        for action in TO_THE_GOAL {
+            trainer.queue_manual_action(action);
+        }
+        trainer.train_one_update().expect("update");
+        assert!(trainer.action_history().contains(&WAITED));
+        let dir = tempfile::tempdir().expect("temp dir");
+        trainer.save_checkpoint(dir.path()).expect("save");
+        let resumed = Trainer::resume(config, dir.path()).expect("resume");
+        assert_eq!(resumed.env().observations(), trainer.env().observations());
+        assert_eq!(resumed.action_history(), trainer.action_history());
+        assert_eq!(resumed.manual_env(), None, "a resumed run starts with the student in control");
+    }
+
+    #[test]
+    fn manual_control_unused_changes_nothing() {
+        let plain = run(config(TeacherKind::Oracle, EncoderKind::Mlp), 2);
+        let mut trainer = Trainer::new(config(TeacherKind::Oracle, EncoderKind::Mlp)).expect("trainer");
+        // Taken and handed back before any step, and a key without manual control.
+        trainer.set_manual_control(Some(0));
+        trainer.set_manual_control(None);
+        assert!(!trainer.queue_manual_action(Action::Forward));
+        let records: Vec<_> = (0..2)
+            .map(|_| {
+                let mut record = trainer.train_one_update().expect("update");
+                record.fps = 0.0;
+                record
+            })
+            .collect();
+        assert_eq!(records, plain);
+        assert!(!trainer.action_history().contains(&WAITED));
     }
 
     #[test]
