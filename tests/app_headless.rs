@@ -158,6 +158,28 @@ fn lambda_override_sets_the_weight_of_the_next_updates_and_goes_back_to_the_sche
 }
 
 #[test]
+fn loading_a_checkpoint_puts_its_hand_set_lambda_back_in_force() {
+    use duet::app::control::{Control, Controls};
+    use duet::training::{Trainer, TrainerConfig};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = TrainerConfig::from_scene(&small_scene(), TeacherKind::Oracle).expect("config");
+    let mut trainer = Trainer::new(config).expect("trainer");
+    trainer.set_lambda_override(Some(0.7));
+    trainer.train_one_update().expect("update");
+    trainer.save_checkpoint(dir.path()).expect("save");
+    let mut app = app(TeacherKind::Oracle);
+    app.update();
+    assert_eq!(app.world().resource::<LambdaOverride>().0, None);
+    app.world_mut().resource_mut::<Controls>().request(Control::LoadCheckpoint(dir.path().to_owned()));
+    run_until(&mut app, "the checkpoint loaded", |world| world.resource::<LambdaOverride>().0.is_some());
+    assert_eq!(app.world().resource::<LambdaOverride>().0, Some(0.7));
+    let snapshot = app.world().resource::<TrainingSnapshot>();
+    assert!(snapshot.lambda_overridden && snapshot.lambda == 0.7, "{:?}", (snapshot.lambda, snapshot.lambda_overridden));
+    run_until(&mut app, "an update after loading", |world| !world.resource::<UpdateHistory>().records.is_empty());
+    assert_eq!(app.world().resource::<UpdateHistory>().records.last().map(|record| record.lambda), Some(0.7));
+}
+
+#[test]
 fn the_race_trains_the_scene_a_second_time_without_a_teacher() {
     use duet::app::race::{RaceMode, Rival};
     let mut app = app(TeacherKind::Oracle);

@@ -125,7 +125,7 @@ pub fn run_controls(
     mut views: RunViews,
     worker: Res<UpdateWorker>,
     wanted: Res<WantedTeacher>,
-    lambda: Res<LambdaOverride>,
+    mut lambda: ResMut<LambdaOverride>,
 ) {
     while !controls.queue.is_empty() {
         if live.trainer_mut().is_none() {
@@ -165,6 +165,9 @@ pub fn run_controls(
             Control::LoadCheckpoint(dir) => match load_checkpoint(&views.files.scene, &dir) {
                 Ok(trainer) => {
                     let updates = trainer.updates();
+                    // The checkpoint's hand-set λ (or none) is in force again, and the Run tab
+                    // shows it: the override is applied before every step from this resource.
+                    lambda.set_if_neq(LambdaOverride(trainer.lambda_override()));
                     start_run(trainer, &mut live, &mut outputs, &mut views);
                     controls.tell(format!("loaded {} (update {updates})", dir.display()), false);
                 }

@@ -22,7 +22,7 @@
 #![allow(clippy::too_many_arguments)]
 
 mod bench_ui;
-mod control;
+pub mod control;
 pub mod feedback_view;
 mod flash;
 mod focus_view;

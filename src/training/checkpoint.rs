@@ -3,7 +3,7 @@
 //!
 //! Each save writes `student-<update>.safetensors` then `checkpoint.ron`, both temp + rename,
 //! so a crash leaves the previous checkpoint whole. A resumed run continues exactly: the
-//! student (weights, optimizer, generator, frame count and λ) is restored, and the envs are
+//! student (weights, optimizer, generator, frame count, λ and a λ set by hand) is restored, and the envs are
 //! rebuilt from the run's seed and stepped through every action the run took (saved in the
 //! safetensors as `trainer.actions`, one byte per frame), which puts worlds, level generators,
 //! episode counters and the oracle's fog back where they were.
@@ -62,6 +62,10 @@ struct CheckpointRecord {
     adam_steps: u64,
     rng: RngState,
     recent_episodes: Vec<SavedEpisode>,
+    /// The distillation weight set by hand (the app's λ override) in place of the schedule's;
+    /// records from before it was saved have none.
+    #[serde(default)]
+    lambda_override: Option<f64>,
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
@@ -157,6 +161,7 @@ impl Trainer {
                     truncated: e.truncated,
                 })
                 .collect(),
+            lambda_override: self.lambda_override,
         };
         let record_path = dir.join(CHECKPOINT_FILE);
         let text = ron::ser::to_string_pretty(&record, ron::ser::PrettyConfig::new().struct_names(true))
@@ -228,6 +233,7 @@ impl Trainer {
         trainer.frames = record.frames;
         trainer.updates = record.updates;
         trainer.episodes = record.episodes;
+        trainer.set_lambda_override(record.lambda_override);
         trainer.window = EpisodeWindow::default();
         for e in record.recent_episodes {
             trainer.window.push(EpisodeStats {
@@ -348,6 +354,33 @@ mod tests {
         std::fs::write(&record, text.replace("frames: 16,", "frames: 32,")).expect("write");
         let error = Trainer::resume(config(), dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(error.contains("16 saved actions for 32 frames"), "{error}");
+    }
+
+    #[test]
+    fn a_lambda_set_by_hand_is_saved_and_restored() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut trainer = Trainer::new(config()).expect("trainer");
+        trainer.set_lambda_override(Some(0.3));
+        trainer.train_one_update().expect("update");
+        trainer.save_checkpoint(dir.path()).expect("save");
+        let resumed = Trainer::resume(config(), dir.path()).expect("resume");
+        assert_eq!(resumed.lambda_override(), Some(0.3));
+        assert_eq!(resumed.distill_lambda(), 0.3);
+        // Without one, the schedule again.
+        trainer.set_lambda_override(None);
+        trainer.train_one_update().expect("update");
+        trainer.save_checkpoint(dir.path()).expect("save");
+        let resumed = Trainer::resume(config(), dir.path()).expect("resume");
+        assert_eq!(resumed.lambda_override(), None);
+        assert_eq!(resumed.distill_lambda(), trainer.distill_lambda());
+        // A record written before the field existed loads, with no override.
+        let record = dir.path().join(CHECKPOINT_FILE);
+        let text = std::fs::read_to_string(&record).expect("record");
+        assert!(text.contains("lambda_override: None"), "{text}");
+        let older: String = text.lines().filter(|line| !line.contains("lambda_override")).collect::<Vec<_>>().join("\n");
+        std::fs::write(&record, older).expect("write");
+        let resumed = Trainer::resume(config(), dir.path()).expect("an older record");
+        assert_eq!(resumed.lambda_override(), None);
     }
 
     #[test]
