@@ -3,6 +3,7 @@
 
 pub mod recorder;
 pub mod state;
+pub mod tuning;
 
 pub use recorder::{FeedbackRecorder, OutcomeCounts, SegmentRecord};
 pub use state::{AbstractState, DoorKnowledge, FrontKind};

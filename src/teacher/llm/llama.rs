@@ -285,4 +285,4 @@ impl Decoder for LlamaDecoder {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

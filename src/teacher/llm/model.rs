@@ -247,6 +247,32 @@ impl LanguageModel {
         })
     }
 
+    /// The final-norm hidden states `[tokens, hidden]` of `tokens` from an empty context,
+    /// differentiable as [`LanguageModel::differentiable_logits`] is (what a value head or
+    /// constrained scoring reads).
+    pub fn differentiable_hidden_states(
+        &self,
+        tokens: &[u32],
+        adapters: Option<&LoraAdapters>,
+    ) -> Result<Tensor, ModelError> {
+        self.thread_pool.install(|| self.differentiable_hidden(tokens, adapters))
+    }
+
+    /// Logits of `rows` `[rows, hidden]` for the vocabulary entries `token_ids` only,
+    /// `[rows, token_ids.len()]`, differentiable in `rows` (the output head stays frozen).
+    pub fn logits_for(&self, rows: &Tensor, token_ids: &[u32]) -> Result<Tensor, ModelError> {
+        let spec = self.config();
+        if let Some(&token_id) = token_ids.iter().find(|&&token| token as usize >= spec.vocabulary_size) {
+            return Err(ModelError::TokenOutOfRange { token_id, vocabulary_size: spec.vocabulary_size });
+        }
+        let head = self.decoder.output_rows().index_select(&Tensor::new(token_ids, &self.device)?, 0)?;
+        let logits = rows.matmul(&head.t()?)?;
+        Ok(match spec.final_logit_softcapping {
+            Some(cap) => ((logits / cap)?.tanh()? * cap)?,
+            None => logits,
+        })
+    }
+
     fn differentiable_hidden(&self, tokens: &[u32], adapters: Option<&LoraAdapters>) -> Result<Tensor, ModelError> {
         let pass = Pass { differentiable: true, adapters };
         Ok(self.forward_layout_with(tokens, &self.new_cache(), None, &pass)?.0)

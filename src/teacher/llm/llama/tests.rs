@@ -428,3 +428,8 @@ fn the_differentiable_path_and_lora_adapters_work_on_llama_and_qwen2() {
         check_differentiable_path(&mut model, &LLAMA_CPP_TOKENS);
     }
 }
+
+/// Writes a tiny random qwen2 model (48-token vocabulary, no tokenizer) for other modules' tests.
+pub(crate) fn write_tiny_qwen2(path: &Path, seed: u64) {
+    ReferenceModel::random(seed, LlamaVariant::Qwen2, true, None).write_gguf(path, &[]);
+}

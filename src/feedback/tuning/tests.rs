@@ -1,0 +1,83 @@
+//! Tuning on a tiny model the test writes itself: a synthetic advice task whose reward is 1
+//! for one fixed option phrase, and GAE on a hand-made utterance.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::*;
+use crate::teacher::llm::llama::tests::write_tiny_qwen2;
+use crate::teacher::llm::{LanguageModel, LoraConfig, ModelOptions};
+
+#[test]
+fn gae_with_gamma_one_sums_the_rewards_to_go_minus_the_value() {
+    let (advantages, returns) = generalized_advantages(&[0.0, -0.1, 1.0], &[0.2, 0.4, 0.5], 1.0, 1.0);
+    // λ = 1: A_t = Σ_{k≥t} r_k − V_t.
+    let expected = [0.9 - 0.2, 0.9 - 0.4, 1.0 - 0.5];
+    for (found, expected) in advantages.iter().zip(expected) {
+        assert!((found - expected).abs() < 1e-6, "{advantages:?}");
+    }
+    for (found, expected) in returns.iter().zip([0.9, 0.9, 1.0]) {
+        assert!((found - expected).abs() < 1e-6, "{returns:?}");
+    }
+    // λ = 0.95 weights later TD errors down: δ = (0 + 0.4 − 0.2, −0.1 + 0.5 − 0.4, 1 − 0.5)
+    // = (0.2, 0, 0.5), so A_0 = 0.2 + 0.95·0 + 0.95²·0.5.
+    let (advantages, _) = generalized_advantages(&[0.0, -0.1, 1.0], &[0.2, 0.4, 0.5], 1.0, 0.95);
+    assert!((advantages[0] - (0.2 + 0.95 * 0.95 * 0.5)).abs() < 1e-6, "{advantages:?}");
+}
+
+#[test]
+fn the_option_policy_is_a_distribution_over_the_options() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("tiny-qwen2.gguf");
+    write_tiny_qwen2(&path, 21);
+    let model = LanguageModel::load_path(&path, &ModelOptions::default()).expect("load");
+    let policy =
+        OptionPolicy::new(&model, vec![1, 17, 5], vec![vec![3, 9, 2], vec![3, 9, 4], vec![6, 2]]).expect("policy");
+    let probabilities = policy.probabilities(None).expect("probabilities");
+    assert!((probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{probabilities:?}");
+    // Token 3 has no alternative after [3]: its log-prob is 0 there; 9 and 2 are the choices.
+    let scores: Vec<f32> = policy.score(0, None).expect("score").log_probs.to_vec1().expect("values");
+    assert_eq!(scores[1], 0.0);
+    assert!(OptionPolicy::new(&model, vec![1], vec![vec![3], vec![3, 4]]).is_err(), "a prefix option is refused");
+}
+
+#[test]
+fn ppo_raises_the_rewarded_option_on_a_synthetic_advice_task() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("tiny-qwen2.gguf");
+    write_tiny_qwen2(&path, 22);
+    let model = LanguageModel::load_path(&path, &ModelOptions::default()).expect("load");
+    let options = vec![vec![3, 9, 2], vec![3, 9, 4], vec![6, 2], vec![7, 11]];
+    let rewarded = 1;
+    let policy = OptionPolicy::new(&model, vec![1, 17, 5, 30], options).expect("policy");
+    let settings = PpoSettings { learning_rate: 1e-2, ..PpoSettings::default() };
+    let lora = LoraConfig { rank: 4, ..LoraConfig::default() };
+    let mut ppo = TokenPpo::new(model.config(), lora, settings, 5).expect("ppo");
+    let start = policy.probabilities(Some(ppo.adapters())).expect("probabilities")[rewarded];
+    assert!(start < 0.5, "the task must start hard: P = {start}");
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut reached = None;
+    for iteration in 0..40 {
+        let batch: Vec<(&OptionPolicy, Rollout)> = (0..8)
+            .map(|_| {
+                let rollout = ppo
+                    .collect(&policy, &mut rng, |option| if option == rewarded { 1.0 } else { 0.0 })
+                    .expect("rollout");
+                (&policy, rollout)
+            })
+            .collect();
+        let stats = ppo.update(&batch).expect("update");
+        assert!(stats.policy_loss.is_finite() && stats.value_loss.is_finite() && stats.kl.is_finite(), "{stats:?}");
+        let now = policy.probabilities(Some(ppo.adapters())).expect("probabilities")[rewarded];
+        if now > 0.9 {
+            reached = Some(iteration + 1);
+            break;
+        }
+    }
+    let end = policy.probabilities(Some(ppo.adapters())).expect("probabilities")[rewarded];
+    assert!(reached.is_some(), "P(rewarded option) went from {start:.3} to {end:.3} in 40 iterations");
+    eprintln!("PPO: P(rewarded option) {start:.3} -> {end:.3} in {reached:?} iterations of 8 utterances");
+    // The frozen base did not move.
+    let base = policy.probabilities(None).expect("base")[rewarded];
+    assert!((base - start).abs() < 1e-5, "fresh adapters equal the base: {base} vs {start}");
+}
