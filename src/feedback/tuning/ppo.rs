@@ -150,8 +150,18 @@ impl TokenPpo {
         rng: &mut impl Rng,
         reward: impl FnOnce(usize) -> f32,
     ) -> Result<Rollout, ModelError> {
-        let option = policy.sample(Some(&self.adapters), rng)?;
-        let task_reward = reward(option);
+        let option = self.sample(policy, rng)?;
+        self.rollout(policy, option, reward(option))
+    }
+
+    /// An utterance drawn from `policy` under the current adapters.
+    pub fn sample(&self, policy: &OptionPolicy, rng: &mut impl Rng) -> Result<usize, ModelError> {
+        policy.sample(Some(&self.adapters), rng)
+    }
+
+    /// The rollout of utterance `option` of `policy`, which earned `task_reward`: per-token
+    /// log-probs now and under the base, values, KL-penalised rewards, advantages, returns.
+    pub fn rollout(&self, policy: &OptionPolicy, option: usize, task_reward: f32) -> Result<Rollout, ModelError> {
         let scores = policy.score(option, Some(&self.adapters))?;
         let old_log_probs: Vec<f32> = scores.log_probs.detach().to_vec1()?;
         let values: Vec<f32> = self.value_head.values(&scores.hidden.detach())?.to_vec1()?;

@@ -81,3 +81,59 @@ fn ppo_raises_the_rewarded_option_on_a_synthetic_advice_task() {
     let base = policy.probabilities(None).expect("base")[rewarded];
     assert!((base - start).abs() < 1e-5, "fresh adapters equal the base: {base} vs {start}");
 }
+
+/// The synthetic query: four options, the observer reading the query, a marker token (40)
+/// and the pioneer's advice.
+fn synthetic_cory_query(model: &LanguageModel) -> CoryQuery<'_> {
+    let options = vec![vec![3, 9, 2], vec![3, 9, 4], vec![6, 2], vec![7, 11]];
+    let prompt = vec![1, 17, 5, 30];
+    let observers = (0..options.len())
+        .map(|pioneer| {
+            let mut observer_prompt = prompt.clone();
+            observer_prompt.push(40);
+            observer_prompt.extend(&options[pioneer]);
+            OptionPolicy::new(model, observer_prompt, options.clone()).expect("observer policy")
+        })
+        .collect();
+    CoryQuery { pioneer: OptionPolicy::new(model, prompt, options).expect("policy"), observers }
+}
+
+#[test]
+fn cory_shares_rewards_exchanges_roles_and_learns_the_synthetic_task() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("tiny-qwen2.gguf");
+    write_tiny_qwen2(&path, 22);
+    let model = LanguageModel::load_path(&path, &ModelOptions::default()).expect("load");
+    let rewarded = 1;
+    let settings = PpoSettings { learning_rate: 1e-2, ..PpoSettings::default() };
+    let lora = LoraConfig { rank: 4, ..LoraConfig::default() };
+    let mut cory = Cory::new(model.config(), lora, settings, 5).expect("cory");
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let reward = |_query: usize, option: usize| if option == rewarded { 1.0 } else { 0.0 };
+    // Four utterance pairs per iteration: the same query asked four times.
+    let queries: Vec<CoryQuery> = (0..4).map(|_| synthetic_cory_query(&model)).collect();
+    let probability = |cory: &Cory, agent: usize| {
+        queries[0].pioneer.probabilities(Some(cory.agent(agent).adapters())).expect("probabilities")[rewarded]
+    };
+    let start = probability(&cory, 0);
+    assert!(start < 0.5, "the task must start hard: P = {start}");
+    let mut pioneers = Vec::new();
+    for iteration in 1..=20 {
+        let stats = cory.iteration(&queries, &mut rng, reward).expect("iteration");
+        pioneers.push(stats.pioneer_agent);
+        assert_eq!(stats.exchanged, iteration % ROLE_EXCHANGE_PERIOD == 0);
+        for turn in &stats.turns {
+            let own = (reward(0, turn.pioneer_option), reward(0, turn.observer_option));
+            assert_eq!((turn.pioneer_reward, turn.observer_reward), own);
+        }
+        // Both roles' rollouts carried the shared reward, the sum of the two advices' rewards.
+        let shared = stats.pioneer_reward + stats.observer_reward;
+        assert!((stats.pioneer.task_reward - shared).abs() < 1e-6, "{stats:?}");
+        assert!((stats.observer.task_reward - shared).abs() < 1e-6, "{stats:?}");
+        assert!(stats.pioneer.kl.is_finite() && stats.observer.kl.is_finite());
+    }
+    assert_eq!(&pioneers[..11], &[0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0]);
+    let end: Vec<f32> = (0..2).map(|agent| probability(&cory, agent)).collect();
+    eprintln!("CORY: P(rewarded option) as pioneer {start:.3} -> agent 0 {:.3}, agent 1 {:.3}", end[0], end[1]);
+    assert!(end.iter().all(|&p| p > 0.7), "both agents learn to lead: {start:.3} -> {end:?}");
+}
