@@ -253,6 +253,67 @@ fn manual_control_drives_the_real_env_while_the_others_train() {
     });
 }
 
+/// Whether the race's two runs stand at the same frame with the same worlds.
+fn runs_side_by_side(world: &World) -> Option<(u64, u64)> {
+    let rival = &world.get_resource::<duet::app::race::Rival>()?.snapshot;
+    let first = world.resource::<TrainingSnapshot>();
+    let same_worlds = (0..first.num_envs()).all(|env| first.world(env) == rival.world(env));
+    same_worlds.then_some((first.frames, rival.frames))
+}
+
+#[test]
+fn reset_and_load_restart_both_runs_of_the_race_from_one_start() {
+    use duet::app::control::{Control, Controls};
+    use duet::app::race::{RaceMode, Rival};
+    use duet::training::{Trainer, TrainerConfig};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = TrainerConfig::from_scene(&small_scene(), TeacherKind::Oracle).expect("config");
+    let mut checkpointed = Trainer::new(config).expect("trainer");
+    checkpointed.train_one_update().expect("update");
+    checkpointed.train_one_update().expect("update");
+    checkpointed.save_checkpoint(dir.path()).expect("save");
+    let saved_frames = checkpointed.frames();
+
+    let mut app = app(TeacherKind::Oracle);
+    app.world_mut().resource_mut::<RaceMode>().0 = true;
+    run_until(&mut app, "an update of each run", |world| {
+        world.get_resource::<Rival>().is_some_and(|rival| !rival.records.is_empty())
+    });
+    // Paused, nothing steps: what a restart leaves is what the test sees.
+    app.world_mut().resource_mut::<Time<Virtual>>().pause();
+    let request = |app: &mut App, control: Control| app.world_mut().resource_mut::<Controls>().request(control);
+
+    request(&mut app, Control::Reset);
+    run_until(&mut app, "both runs reset", |world| {
+        world.resource::<TrainingSnapshot>().frames == 0
+            && world.get_resource::<Rival>().is_some_and(|rival| rival.records.is_empty())
+    });
+    app.update();
+    assert_eq!(runs_side_by_side(app.world()), Some((0, 0)), "both runs fresh, on the same envs");
+
+    request(&mut app, Control::LoadCheckpoint(dir.path().to_owned()));
+    run_until(&mut app, "both runs loaded", |world| {
+        world.resource::<TrainingSnapshot>().frames == saved_frames
+            && world.get_resource::<Rival>().is_some_and(|rival| rival.snapshot.frames == saved_frames)
+    });
+    assert_eq!(runs_side_by_side(app.world()), Some((saved_frames, saved_frames)), "both from the checkpoint");
+    let rival = app.world().resource::<Rival>();
+    assert_eq!((rival.snapshot.teacher, rival.snapshot.updates), (TeacherKind::None, 2));
+    assert!(rival.records.is_empty() && rival.fault.is_none(), "{:?}", rival.fault);
+    assert_eq!(app.world().resource::<TrainingSnapshot>().teacher, TeacherKind::Oracle);
+    // Resumed, they go on at one pace from there.
+    app.world_mut().resource_mut::<Time<Virtual>>().unpause();
+    run_until(&mut app, "an update of each run after the load", |world| {
+        !world.resource::<UpdateHistory>().records.is_empty()
+            && world.get_resource::<Rival>().is_some_and(|rival| !rival.records.is_empty())
+    });
+    let first = app.world().resource::<UpdateHistory>().records[0].clone();
+    let second = app.world().resource::<Rival>().records[0].clone();
+    assert_eq!((first.update, first.frames), (3, saved_frames + 4 * 32));
+    assert_eq!((second.update, second.frames), (3, saved_frames + 4 * 32));
+    assert_eq!(second.teacher_coverage, 0.0);
+}
+
 /// The followed option is planned once per step of the focused env: it must stay cheap on
 /// the default grid and the largest presets (DoorKey-16x16, KeyCorridorS3R3), for every option the
 /// oracle advises along its own episodes and for exploring from the start.

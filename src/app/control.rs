@@ -105,6 +105,14 @@ impl RunFiles {
     }
 }
 
+/// Where the run shown started from: its configuration (seed, teacher, student) and, for a
+/// loaded run, the checkpoint. The race's second run starts from the same place.
+#[derive(Resource, Clone, Debug)]
+pub struct RunOrigin {
+    pub config: TrainerConfig,
+    pub checkpoint: Option<PathBuf>,
+}
+
 /// What starting a new run resets besides the trainer.
 #[derive(SystemParam)]
 pub struct RunViews<'w> {
@@ -114,6 +122,7 @@ pub struct RunViews<'w> {
     info: ResMut<'w, SceneInfo>,
     files: ResMut<'w, RunFiles>,
     editor: ResMut<'w, PromptEditor>,
+    origin: ResMut<'w, RunOrigin>,
     started: MessageWriter<'w, RunStarted>,
 }
 
@@ -156,7 +165,7 @@ pub fn run_controls(
                 };
                 match Trainer::with_teacher_loading(config, TeacherLoading::Background) {
                     Ok(trainer) => {
-                        start_run(trainer, &mut live, &mut outputs, &mut views);
+                        start_run(trainer, None, &mut live, &mut outputs, &mut views);
                         controls.tell("new run: a fresh student", false);
                     }
                     Err(error) => controls.tell(format!("reset failed: {error}"), true),
@@ -168,7 +177,7 @@ pub fn run_controls(
                     // The checkpoint's hand-set λ (or none) is in force again, and the Run tab
                     // shows it: the override is applied before every step from this resource.
                     lambda.set_if_neq(LambdaOverride(trainer.lambda_override()));
-                    start_run(trainer, &mut live, &mut outputs, &mut views);
+                    start_run(trainer, Some(dir.clone()), &mut live, &mut outputs, &mut views);
                     controls.tell(format!("loaded {} (update {updates})", dir.display()), false);
                 }
                 Err(error) => controls.tell(error, true),
@@ -177,7 +186,7 @@ pub fn run_controls(
                 Ok((scene, trainer)) => {
                     views.info.set_if_neq(SceneInfo::of(&scene));
                     views.files.scene = scene;
-                    start_run(trainer, &mut live, &mut outputs, &mut views);
+                    start_run(trainer, None, &mut live, &mut outputs, &mut views);
                     controls.tell(format!("training on {}", path.display()), false);
                 }
                 Err(error) => controls.tell(error, true),
@@ -213,9 +222,17 @@ fn load_scene(path: &Path, teacher: TeacherKind) -> Result<(Scene, Trainer), Str
     Ok((scene, trainer))
 }
 
-/// Puts `trainer` in place of the run shown and clears what belonged to the old run.
-fn start_run(mut trainer: Trainer, live: &mut LiveTrainer, outputs: &mut StepOutputs, views: &mut RunViews) {
+/// Puts `trainer` in place of the run shown (loaded from `checkpoint`, if any) and clears what
+/// belonged to the old run; the race's second run restarts from the same origin.
+fn start_run(
+    mut trainer: Trainer,
+    checkpoint: Option<PathBuf>,
+    live: &mut LiveTrainer,
+    outputs: &mut StepOutputs,
+    views: &mut RunViews,
+) {
     trainer.start_clock();
+    *views.origin = RunOrigin { config: trainer.config().clone(), checkpoint };
     let focus = views.focus.0.min(trainer.env().num_envs() - 1);
     views.focus.set_if_neq(FocusedEnv(focus));
     // A new run starts with the student driving every env.

@@ -247,7 +247,8 @@ fn insert_run(
     let metrics_log = ppo_worker::AppMetricsLog::create_in(out)?;
     let worker = ppo_worker::UpdateWorker::spawn()?;
     trainer.start_clock();
-    app.insert_resource(SceneInfo::of(&scene))
+    app.insert_resource(control::RunOrigin { config: trainer.config().clone(), checkpoint: None })
+        .insert_resource(SceneInfo::of(&scene))
         .insert_resource(simulation::TrainingSnapshot::of(&trainer))
         .insert_resource(teacher_view::TeacherView::of(&trainer, 0))
         .insert_resource(simulation::LiveTrainer::new(trainer))

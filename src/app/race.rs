@@ -1,16 +1,18 @@
 //! The race view (`--race`, or the Run tab's switch): the same scene trained a second time
 //! without a teacher beside the run, its focused env in the mosaic's place, both success curves.
 //!
-//! The second run is a plain `Trainer` (same scene and seed, so the same envs and the same
-//! initial student) kept in a `LiveTrainer`, updated by its own `UpdateWorker` and drawn from
-//! its own `TrainingSnapshot`: the app's machinery, a second time.
+//! The second run is a plain `Trainer` started where the first run started (`RunOrigin`: same
+//! scene and seed, so the same envs and the same initial student; for a loaded run the same
+//! checkpoint, continued without the teacher) kept in a `LiveTrainer`, updated by its own
+//! `UpdateWorker` and drawn from its own `TrainingSnapshot`: the app's machinery, a second time.
+//! Reset, Load and a new scene restart both runs from their common start.
 
 use std::time::{Duration, Instant};
 
 use bevy::diagnostic::FrameCount;
 use bevy::prelude::*;
 
-use super::control::{Controls, RunFiles};
+use super::control::{Controls, RunOrigin};
 use super::layout::{FOCUS_BORDER, MOSAIC_TITLE_HEIGHT, SpawnSkeleton, UpdateLayout, ViewLayout, ViewSlots};
 use super::learning_curve::short_count;
 use super::ppo_worker::UpdateWorker;
@@ -18,7 +20,6 @@ use super::render_grid::{GridPainter, WorldStyle};
 use super::simulation::{FocusedEnv, LiveTrainer, Speed, TrainingSnapshot};
 use super::theme;
 use super::world_image::{blank_image, repaint};
-use crate::env::scene::Scene;
 use crate::metrics::UpdateRecord;
 use crate::training::{TeacherKind, Trainer, TrainerConfig};
 
@@ -48,10 +49,14 @@ pub struct Rival {
 }
 
 impl Rival {
-    /// A fresh run on `scene` with no teacher; its PPO updates get their own worker thread.
-    pub fn start(scene: &Scene) -> anyhow::Result<Rival> {
-        let config = TrainerConfig::from_scene(scene, TeacherKind::None)?;
-        let mut trainer = Trainer::new(config)?;
+    /// The first run's start (`origin`) without a teacher: a fresh run on its configuration,
+    /// or its checkpoint continued by the student alone; its PPO updates get their own thread.
+    pub fn start(origin: &RunOrigin) -> anyhow::Result<Rival> {
+        let config = TrainerConfig { teacher: TeacherKind::None, ..origin.config.clone() };
+        let mut trainer = match &origin.checkpoint {
+            None => Trainer::new(config)?,
+            Some(dir) => Trainer::resume_without_teacher(config, dir)?,
+        };
         trainer.start_clock();
         let snapshot = TrainingSnapshot::of(&trainer);
         Ok(Rival {
@@ -140,12 +145,12 @@ fn start_or_stop_rival(
     race: Res<RaceMode>,
     rival: Option<Res<Rival>>,
     mut started: MessageReader<RunStarted>,
-    files: Res<RunFiles>,
+    origin: Res<RunOrigin>,
     mut controls: ResMut<Controls>,
 ) {
     let new_run = started.read().count() > 0;
     match (race.0, rival.is_some()) {
-        (true, running) if !running || new_run => match Rival::start(&files.scene) {
+        (true, running) if !running || new_run => match Rival::start(&origin) {
             Ok(rival) => {
                 commands.insert_resource(rival);
                 controls.tell("race: the same scene trains without a teacher beside this run", false);

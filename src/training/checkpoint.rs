@@ -192,10 +192,29 @@ impl Trainer {
         dir: &Path,
         loading: TeacherLoading,
     ) -> Result<Trainer, CheckpointError> {
+        Trainer::resume_checked(config, dir, loading, true)
+    }
+
+    /// The run checkpointed in `dir` continued by its student alone, whatever teacher it had:
+    /// the same envs and student, only without advice from here on (the race view's second
+    /// run after a Load). `config.teacher` is ignored; seed and encoder are checked.
+    pub fn resume_without_teacher(mut config: TrainerConfig, dir: &Path) -> Result<Trainer, CheckpointError> {
+        config.teacher = TeacherKind::None;
+        Trainer::resume_checked(config, dir, TeacherLoading::Background, false)
+    }
+
+    /// `resume_with_teacher_loading`; `same_teacher` checks the checkpoint's teacher too.
+    fn resume_checked(
+        config: TrainerConfig,
+        dir: &Path,
+        loading: TeacherLoading,
+        same_teacher: bool,
+    ) -> Result<Trainer, CheckpointError> {
         let record_path = dir.join(CHECKPOINT_FILE);
         let invalid = |message: String| CheckpointError::Invalid { path: record_path.clone(), message };
         let record = read_record(dir)?;
-        if (record.seed, record.teacher, record.encoder) != (config.seed, config.teacher, config.student.encoder) {
+        let teacher = if same_teacher { record.teacher } else { config.teacher };
+        if (record.seed, teacher, record.encoder) != (config.seed, config.teacher, config.student.encoder) {
             return Err(invalid(format!(
                 "checkpoint of seed {} teacher {} encoder {:?}, asked to resume seed {} teacher {} encoder {:?}",
                 record.seed,
@@ -381,6 +400,23 @@ mod tests {
         std::fs::write(&record, older).expect("write");
         let resumed = Trainer::resume(config(), dir.path()).expect("an older record");
         assert_eq!(resumed.lambda_override(), None);
+    }
+
+    #[test]
+    fn a_run_resumes_without_its_teacher() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut trainer = Trainer::new(config()).expect("trainer");
+        trainer.train_one_update().expect("update");
+        trainer.save_checkpoint(dir.path()).expect("save");
+        let alone = Trainer::resume_without_teacher(config(), dir.path()).expect("resume without the oracle");
+        assert_eq!(alone.config().teacher, TeacherKind::None);
+        assert!(alone.advice().iter().all(Option::is_none));
+        assert_eq!((alone.frames(), alone.updates()), (trainer.frames(), trainer.updates()));
+        assert_eq!(alone.env().observations(), trainer.env().observations());
+        assert_eq!(parameters(&alone), parameters(&trainer));
+        let mut other = config();
+        other.seed = 5;
+        assert!(matches!(Trainer::resume_without_teacher(other, dir.path()), Err(CheckpointError::Invalid { .. })));
     }
 
     #[test]
