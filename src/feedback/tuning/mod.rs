@@ -1,10 +1,12 @@
 //! Tuning the teacher's weights from the student's feedback: the teacher as a policy over
-//! advice utterances on LoRA adapters, and the algorithms that train it (token-level PPO, CORY).
+//! advice utterances on LoRA adapters, and the algorithms that train it (token-level PPO, CORY, ArCHer).
 
+pub mod archer;
 pub mod cory;
 pub mod policy;
 pub mod ppo;
 
+pub use archer::{Archer, ArcherSettings, ArcherStats, Transition, advantage, q_targets};
 pub use cory::{Cory, CoryQuery, CoryStats, CoryTurn, ROLE_EXCHANGE_PERIOD};
 pub use policy::{OptionPolicy, OptionScores};
 pub use ppo::{PpoSettings, PpoStats, Rollout, TokenPpo, generalized_advantages};

@@ -68,6 +68,11 @@ impl<'m> OptionPolicy<'m> {
         Ok(Self { model, prompt, options, steps })
     }
 
+    /// The prompt's tokens.
+    pub fn prompt(&self) -> &[u32] {
+        &self.prompt
+    }
+
     pub fn option_count(&self) -> usize {
         self.options.len()
     }

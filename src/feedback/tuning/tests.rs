@@ -137,3 +137,80 @@ fn cory_shares_rewards_exchanges_roles_and_learns_the_synthetic_task() {
     eprintln!("CORY: P(rewarded option) as pioneer {start:.3} -> agent 0 {:.3}, agent 1 {:.3}", end[0], end[1]);
     assert!(end.iter().all(|&p| p > 0.7), "both agents learn to lead: {start:.3} -> {end:?}");
 }
+
+#[test]
+fn archer_critic_targets_and_advantage_follow_the_paper() {
+    // Q_i → r + γ(1 − done)·V̄_i(s′) on a hand-made batch.
+    let targets = q_targets(&[0.0, 1.0, 0.5], &[false, true, false], &[0.8, 9.0, -0.2], 0.9);
+    let expected = [0.72, 1.0, 0.5 - 0.18];
+    for (found, expected) in targets.iter().zip(expected) {
+        assert!((found - expected).abs() < 1e-6, "{targets:?}");
+    }
+    // min(Q1, Q2) − min(V1, V2).
+    assert!((advantage([0.7, 0.4], [0.1, 0.3]) - 0.3).abs() < 1e-6);
+    assert!((advantage([-0.2, 0.5], [0.4, 0.0]) - -0.2).abs() < 1e-6);
+}
+
+#[test]
+fn archer_learns_a_two_turn_task_with_a_delayed_reward() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("tiny-qwen2.gguf");
+    write_tiny_qwen2(&path, 22);
+    let model = LanguageModel::load_path(&path, &ModelOptions::default()).expect("load");
+    let options = vec![vec![3, 9, 2], vec![3, 9, 4], vec![6, 2], vec![7, 11]];
+    let rewarded = 1;
+    // Two turns per episode; the second turn's state tells whether the first advice was the
+    // rewarded one (2) or not (1); the reward comes only at the end: the share of the two
+    // advices that were the rewarded one.
+    let states = vec![
+        OptionPolicy::new(&model, vec![1, 17, 5, 30], options.clone()).expect("turn 1"),
+        OptionPolicy::new(&model, vec![1, 17, 5, 31], options.clone()).expect("turn 2 after other advice"),
+        OptionPolicy::new(&model, vec![1, 17, 5, 32], options).expect("turn 2 after the rewarded advice"),
+    ];
+    let settings = ArcherSettings {
+        actor_learning_rate: 1e-2,
+        critic_learning_rate: 1e-2,
+        critic_hidden: 32,
+        ..ArcherSettings::default()
+    };
+    let lora = LoraConfig { rank: 4, ..LoraConfig::default() };
+    let mut archer = Archer::new(&model, &states, lora, settings, 7).expect("archer");
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let probability = |archer: &Archer, state: usize| {
+        states[state].probabilities(Some(archer.adapters())).expect("probabilities")[rewarded]
+    };
+    let all = |archer: &Archer| [probability(archer, 0), probability(archer, 1), probability(archer, 2)];
+    let start = all(&archer);
+    let mut warmup_seen = false;
+    let mut reached = None;
+    for iteration in 1..=40 {
+        for _ in 0..8 {
+            let first = archer.act(&states, 0, &mut rng).expect("turn 1");
+            let second_state = if first == rewarded { 2 } else { 1 };
+            let second = archer.act(&states, second_state, &mut rng).expect("turn 2");
+            let reward = [first, second].iter().filter(|&&advice| advice == rewarded).count() as f32 / 2.0;
+            archer.remember(&[
+                Transition { state: 0, advice: first, reward: 0.0, next_state: Some(second_state) },
+                Transition { state: second_state, advice: second, reward, next_state: None },
+            ]);
+        }
+        let stats = archer.train(&states, &mut rng).expect("train");
+        assert!(stats.q_loss.is_finite() && stats.v_loss.is_finite() && stats.actor_loss.is_finite(), "{stats:?}");
+        if !stats.actor_updated {
+            warmup_seen = true;
+            assert_eq!(all(&archer), start, "the warm-up trains the critic only");
+        }
+        if all(&archer).iter().all(|&p| p > 0.8) {
+            reached = Some(iteration);
+            break;
+        }
+    }
+    assert!(warmup_seen);
+    let end = all(&archer);
+    eprintln!("ArCHer: P(rewarded option) {start:?} -> {end:?} after {reached:?} iterations of 8 episodes");
+    assert!(reached.is_some(), "P(rewarded option) went from {start:?} to {end:?} in 40 iterations");
+    // The critic learned that the rewarded advice is worth more at the first turn (delayed).
+    let (good, _) = archer.critic_values(0, rewarded).expect("values");
+    let (bad, _) = archer.critic_values(0, 2).expect("values");
+    assert!(good[0].min(good[1]) > bad[0].min(bad[1]), "Q(s0, rewarded) {good:?} vs Q(s0, other) {bad:?}");
+}
