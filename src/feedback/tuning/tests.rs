@@ -8,6 +8,21 @@ use super::*;
 use crate::teacher::llm::llama::tests::write_tiny_qwen2;
 use crate::teacher::llm::{LanguageModel, LoraConfig, ModelOptions};
 
+/// A tiny random qwen2 model written and loaded (the directory must outlive the model's use).
+fn tiny_model(seed: u64) -> (tempfile::TempDir, LanguageModel) {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("tiny-qwen2.gguf");
+    write_tiny_qwen2(&path, seed);
+    let model = LanguageModel::load_path(&path, &ModelOptions::default()).expect("load");
+    (directory, model)
+}
+
+/// The synthetic task's four option phrases (two share a prefix) and the rewarded one.
+fn synthetic_options() -> Vec<Vec<u32>> {
+    vec![vec![3, 9, 2], vec![3, 9, 4], vec![6, 2], vec![7, 11]]
+}
+const REWARDED: usize = 1;
+
 #[test]
 fn gae_with_gamma_one_sums_the_rewards_to_go_minus_the_value() {
     let (advantages, returns) = generalized_advantages(&[0.0, -0.1, 1.0], &[0.2, 0.4, 0.5], 1.0, 1.0);
@@ -27,10 +42,7 @@ fn gae_with_gamma_one_sums_the_rewards_to_go_minus_the_value() {
 
 #[test]
 fn the_option_policy_is_a_distribution_over_the_options() {
-    let directory = tempfile::tempdir().expect("temporary directory");
-    let path = directory.path().join("tiny-qwen2.gguf");
-    write_tiny_qwen2(&path, 21);
-    let model = LanguageModel::load_path(&path, &ModelOptions::default()).expect("load");
+    let (_directory, model) = tiny_model(21);
     let policy =
         OptionPolicy::new(&model, vec![1, 17, 5], vec![vec![3, 9, 2], vec![3, 9, 4], vec![6, 2]]).expect("policy");
     let probabilities = policy.probabilities(None).expect("probabilities");
@@ -43,12 +55,8 @@ fn the_option_policy_is_a_distribution_over_the_options() {
 
 #[test]
 fn ppo_raises_the_rewarded_option_on_a_synthetic_advice_task() {
-    let directory = tempfile::tempdir().expect("temporary directory");
-    let path = directory.path().join("tiny-qwen2.gguf");
-    write_tiny_qwen2(&path, 22);
-    let model = LanguageModel::load_path(&path, &ModelOptions::default()).expect("load");
-    let options = vec![vec![3, 9, 2], vec![3, 9, 4], vec![6, 2], vec![7, 11]];
-    let rewarded = 1;
+    let (_directory, model) = tiny_model(22);
+    let (options, rewarded) = (synthetic_options(), REWARDED);
     let policy = OptionPolicy::new(&model, vec![1, 17, 5, 30], options).expect("policy");
     let settings = PpoSettings { learning_rate: 1e-2, ..PpoSettings::default() };
     let lora = LoraConfig { rank: 4, ..LoraConfig::default() };
@@ -85,7 +93,7 @@ fn ppo_raises_the_rewarded_option_on_a_synthetic_advice_task() {
 /// The synthetic query: four options, the observer reading the query, a marker token (40)
 /// and the pioneer's advice.
 fn synthetic_cory_query(model: &LanguageModel) -> CoryQuery<'_> {
-    let options = vec![vec![3, 9, 2], vec![3, 9, 4], vec![6, 2], vec![7, 11]];
+    let options = synthetic_options();
     let prompt = vec![1, 17, 5, 30];
     let observers = (0..options.len())
         .map(|pioneer| {
@@ -100,11 +108,8 @@ fn synthetic_cory_query(model: &LanguageModel) -> CoryQuery<'_> {
 
 #[test]
 fn cory_shares_rewards_exchanges_roles_and_learns_the_synthetic_task() {
-    let directory = tempfile::tempdir().expect("temporary directory");
-    let path = directory.path().join("tiny-qwen2.gguf");
-    write_tiny_qwen2(&path, 22);
-    let model = LanguageModel::load_path(&path, &ModelOptions::default()).expect("load");
-    let rewarded = 1;
+    let (_directory, model) = tiny_model(22);
+    let rewarded = REWARDED;
     let settings = PpoSettings { learning_rate: 1e-2, ..PpoSettings::default() };
     let lora = LoraConfig { rank: 4, ..LoraConfig::default() };
     let mut cory = Cory::new(model.config(), lora, settings, 5).expect("cory");
@@ -153,12 +158,8 @@ fn archer_critic_targets_and_advantage_follow_the_paper() {
 
 #[test]
 fn archer_learns_a_two_turn_task_with_a_delayed_reward() {
-    let directory = tempfile::tempdir().expect("temporary directory");
-    let path = directory.path().join("tiny-qwen2.gguf");
-    write_tiny_qwen2(&path, 22);
-    let model = LanguageModel::load_path(&path, &ModelOptions::default()).expect("load");
-    let options = vec![vec![3, 9, 2], vec![3, 9, 4], vec![6, 2], vec![7, 11]];
-    let rewarded = 1;
+    let (_directory, model) = tiny_model(22);
+    let (options, rewarded) = (synthetic_options(), REWARDED);
     // Two turns per episode; the second turn's state tells whether the first advice was the
     // rewarded one (2) or not (1); the reward comes only at the end: the share of the two
     // advices that were the rewarded one.
