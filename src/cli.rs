@@ -77,3 +77,4 @@ mod train;
 pub use train::{BenchLearnArgs, EvalArgs, TrainArgs, bench_learn, bench_train, eval, train};
 
 pub mod teacher;
+pub mod tune;

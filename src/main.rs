@@ -109,6 +109,41 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         prompt: Option<PathBuf>,
     },
+    /// Tune the LLM teacher's LoRA adapters from what its advice earns a frozen student:
+    /// token-level PPO (the baseline), CORY or ArCHer. Writes DIR/metrics.jsonl (iteration 0:
+    /// the base teacher) and DIR/adapters*.safetensors; prints one JSON line.
+    Tune {
+        /// Scene file (RON): the level, and the teacher's model (`teacher.model`).
+        #[arg(long, value_name = "FILE")]
+        scene: PathBuf,
+        /// The tuning algorithm: ppo, cory or archer.
+        #[arg(long, value_name = "ALGO", default_value = "ppo")]
+        algo: duet::feedback::tuning::Algorithm,
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        iterations: usize,
+        /// Output directory [default: runs/tune-<scene>-<algo>].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// A `duet train` run on the same level whose student, frozen, judges the advice
+        /// [default: a fresh untrained student].
+        #[arg(long, value_name = "RUN")]
+        student: Option<PathBuf>,
+        /// Advice utterances per iteration (ArCHer: episodes).
+        #[arg(long, value_name = "N", default_value_t = 8)]
+        batch: usize,
+        /// Distinct situations sampled from the level.
+        #[arg(long, value_name = "N", default_value_t = 16)]
+        situations: usize,
+        /// Prompt template [default: assets/prompts/grid-tune.txt, instructions without examples].
+        #[arg(long, value_name = "FILE")]
+        prompt: Option<PathBuf>,
+        /// A GGUF model (gemma3, llama or qwen2) [default: the scene's, else the default teacher].
+        #[arg(long, value_name = "PATH")]
+        model: Option<PathBuf>,
+        /// Evaluate agreement and KL to the base every N iterations (and after the last).
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        evaluate_every: usize,
+    },
     /// Play episodes with a trained student (no learning); prints one JSON line.
     Eval {
         /// A `duet train` output directory (config.ron + checkpoint).
@@ -345,7 +380,7 @@ fn main() -> ExitCode {
     // The app too: its updates share two cores with drawing.
     if matches!(
         cli.command,
-        None | Some(Command::Train { .. } | Command::Eval { .. })
+        None | Some(Command::Train { .. } | Command::Eval { .. } | Command::Tune { .. })
             | Some(Command::Bench {
                 what: BenchCommand::Learn { .. } | BenchCommand::Train { .. } | BenchCommand::Ui { .. },
             })
@@ -425,6 +460,29 @@ fn main() -> ExitCode {
             };
             duet::cli::train(&args)
         }
+        Some(Command::Tune {
+            scene,
+            algo,
+            iterations,
+            out,
+            student,
+            batch,
+            situations,
+            prompt,
+            model,
+            evaluate_every,
+        }) => duet::cli::tune::tune(&duet::cli::tune::TuneArgs {
+            scene,
+            algorithm: algo,
+            iterations,
+            out,
+            student,
+            batch,
+            situations,
+            prompt,
+            model,
+            evaluate_every,
+        }),
         Some(Command::Eval { run, episodes, greedy, seed }) => {
             duet::cli::eval(&duet::cli::EvalArgs { run, episodes, greedy, seed })
         }

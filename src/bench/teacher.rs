@@ -60,13 +60,26 @@ pub fn state_after_oracle_steps(level: &Level, seed: u64, steps: usize) -> (Grid
 /// description may stand for states where the oracle does different things) from alternating
 /// oracle-driven and random-action episodes of `level`, starting at episode seed `seed`.
 pub fn sample_states(level: &Level, seed: u64, count: usize, detail: Detail) -> Vec<TeacherState> {
+    sample_situations(level, seed, count, detail).into_iter().map(|situation| situation.state).collect()
+}
+
+/// A sampled state with the world it was met in and what the agent had seen there.
+#[derive(Clone, Debug)]
+pub struct Situation {
+    pub world: GridWorld,
+    pub fog: FogOfWar,
+    pub state: TeacherState,
+}
+
+/// [`sample_states`] with each state's world and fog of war.
+pub fn sample_situations(level: &Level, seed: u64, count: usize, detail: Detail) -> Vec<Situation> {
     let mut rng = LevelRng::new(seed ^ 0x7EAC_4E55);
-    let mut states = Vec::new();
+    let mut situations = Vec::new();
     let mut seen = HashSet::new();
     // Enough episodes for any level that yields states at all; bounded so a level whose
     // states all look alike cannot loop forever.
     for episode in 0..count.max(1) * 20 {
-        if states.len() >= count {
+        if situations.len() >= count {
             break;
         }
         let oracle_driven = episode % 2 == 0;
@@ -78,8 +91,8 @@ pub fn sample_states(level: &Level, seed: u64, count: usize, detail: Detail) -> 
                 let state = teacher_state(level, &world, &fog, detail);
                 let key = (state.request.description.clone(), state.request.options.clone(), state.oracle_option);
                 if seen.insert(key) {
-                    states.push(state);
-                    if states.len() >= count {
+                    situations.push(Situation { world: world.clone(), fog: fog.clone(), state });
+                    if situations.len() >= count {
                         break;
                     }
                 }
@@ -95,7 +108,7 @@ pub fn sample_states(level: &Level, seed: u64, count: usize, detail: Detail) -> 
             fog.reveal(&world);
         }
     }
-    states
+    situations
 }
 
 /// The teacher's answer in one state (`bench teacher --answers`).

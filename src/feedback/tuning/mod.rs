@@ -5,11 +5,15 @@ pub mod archer;
 pub mod cory;
 pub mod policy;
 pub mod ppo;
+pub mod run;
+pub mod task;
 
 pub use archer::{Archer, ArcherSettings, ArcherStats, Transition, advantage, q_targets};
 pub use cory::{Cory, CoryQuery, CoryStats, CoryTurn, ROLE_EXCHANGE_PERIOD};
 pub use policy::{OptionPolicy, OptionScores};
 pub use ppo::{PpoSettings, PpoStats, Rollout, TokenPpo, generalized_advantages};
+pub use run::{Algorithm, TuneConfig, TuneError, TuneRecord, TuneRun};
+pub use task::{AdviceJudge, Followed, Judgement};
 
 #[cfg(test)]
 mod tests;

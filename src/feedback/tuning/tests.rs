@@ -215,3 +215,69 @@ fn archer_learns_a_two_turn_task_with_a_delayed_reward() {
     let (bad, _) = archer.critic_values(0, 2).expect("values");
     assert!(good[0].min(good[1]) > bad[0].min(bad[1]), "Q(s0, rewarded) {good:?} vs Q(s0, other) {bad:?}");
 }
+
+#[test]
+fn a_tuning_run_judges_advice_with_a_frozen_student_for_each_algorithm() {
+    use crate::env::grid::Level;
+    use crate::env::scene::StudentSpec;
+    use crate::env::vec_env::{ObservationKind, VecEnv, VecEnvConfig};
+    use crate::student::{ObservationLayout, Student};
+    use crate::teacher::llm::GgufTokenizer;
+    use crate::teacher::llm::llama::tests::write_tiny_qwen2_with_tokenizer;
+    use crate::teacher::prompt::PromptTemplate;
+
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("tiny-qwen2-chat.gguf");
+    write_tiny_qwen2_with_tokenizer(&path, 31);
+    let model = LanguageModel::load_path(&path, &ModelOptions::default()).expect("load");
+    let tokenizer = GgufTokenizer::from_gguf_path(&path).expect("tokenizer");
+    let template = PromptTemplate::parse("{mission}\n{observation}\nAnswer:", "tune.txt").expect("template");
+    let level = Level::DoorKey { size: 5 };
+    let env_config = VecEnvConfig::new(level.clone(), 1, 3);
+    let env = VecEnv::new(env_config.clone());
+    let spec = StudentSpec::default();
+    let student =
+        Student::new(ObservationLayout::for_env(ObservationKind::default(), env.world(0)), spec, 3).expect("student");
+    for algorithm in [Algorithm::Ppo, Algorithm::Cory, Algorithm::Archer] {
+        let mut judge = AdviceJudge::new(&student, env_config.clone(), 64, 5).expect("judge");
+        let config = TuneConfig {
+            iterations: 2,
+            batch: 3,
+            situations: 6,
+            evaluate_every: 1,
+            lora: LoraConfig { rank: 2, ..LoraConfig::default() },
+            archer: ArcherSettings {
+                warmup_iterations: 1,
+                critic_steps: 2,
+                batch_size: 4,
+                ..ArcherSettings::default()
+            },
+            ..TuneConfig::new(level.clone(), algorithm)
+        };
+        let run = TuneRun::new(&model, &tokenizer, &template, config).expect("run");
+        assert!(run.situation_count() >= 2);
+        let mut seen = Vec::new();
+        let (records, adapters) = run.run(&mut judge, |record| seen.push(record.iteration)).expect("tuning");
+        assert_eq!(seen, [1, 2], "{algorithm:?}");
+        assert_eq!(adapters.len(), if algorithm == Algorithm::Cory { 2 } else { 1 });
+        for record in &records {
+            assert!(
+                (0.0..=1.0).contains(&record.task_reward) && (0.0..=1.0).contains(&record.success_rate),
+                "{record:?}"
+            );
+            let agreement = record.agreement.expect("evaluated every iteration");
+            assert!((0.0..=1.0).contains(&agreement));
+            assert!(record.kl_to_base.expect("evaluated") >= -1e-6, "{record:?}");
+        }
+        match algorithm {
+            Algorithm::Cory => assert!(records.iter().all(|record| record.pioneer_agent.is_some())),
+            Algorithm::Archer => {
+                assert_eq!(
+                    records.iter().map(|record| record.actor_updated).collect::<Vec<_>>(),
+                    [Some(false), Some(true)]
+                );
+            }
+            Algorithm::Ppo => assert!(records.iter().all(|record| record.q_loss.is_none())),
+        }
+    }
+}

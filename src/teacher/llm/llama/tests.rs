@@ -433,3 +433,12 @@ fn the_differentiable_path_and_lora_adapters_work_on_llama_and_qwen2() {
 pub(crate) fn write_tiny_qwen2(path: &Path, seed: u64) {
     ReferenceModel::random(seed, LlamaVariant::Qwen2, true, None).write_gguf(path, &[]);
 }
+
+/// Writes a tiny random qwen2 model with the byte-level test vocabulary (a tokenizer that
+/// reads text, one token per byte mostly, hence a 1024-token context), for other modules' tests.
+pub(crate) fn write_tiny_qwen2_with_tokenizer(path: &Path, seed: u64) {
+    let mut metadata = byte_level_vocabulary("qwen2");
+    metadata.push(("qwen2.context_length", Value::U32(1024)));
+    ReferenceModel::random_with_vocabulary(seed, LlamaVariant::Qwen2, true, None, BYTE_LEVEL_VOCABULARY_SIZE)
+        .write_gguf(path, &metadata);
+}

@@ -1,0 +1,168 @@
+//! `duet tune`: tunes the LLM teacher's LoRA adapters (PPO, CORY or ArCHer) from what its
+//! advice earns a frozen student on a scene's level; metrics JSONL and adapters to `--out`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::env::scene::Scene;
+use crate::env::vec_env::{VecEnv, VecEnvConfig};
+use crate::feedback::tuning::{AdviceJudge, Algorithm, TuneConfig, TuneRecord, TuneRun};
+use crate::student::{ObservationLayout, Student};
+use crate::teacher::advice::LlmAdvisorSettings;
+use crate::teacher::llm::{GgufFile, GgufTokenizer, LanguageModel, ModelOptions};
+use crate::teacher::model_path::require_model_file;
+use crate::teacher::prompt::{PromptTemplate, prompts_dir};
+use crate::training::checkpoint::{read_checkpoint_summary, write_file_atomically};
+use crate::training::{TeacherKind, Trainer, TrainerConfig};
+
+/// Most primitive steps one advised option may take before the student takes over.
+const OPTION_STEPS: usize = 64;
+
+/// `duet tune`'s arguments.
+#[derive(Clone, Debug)]
+pub struct TuneArgs {
+    pub scene: PathBuf,
+    pub algorithm: Algorithm,
+    pub iterations: usize,
+    pub out: Option<PathBuf>,
+    pub student: Option<PathBuf>,
+    pub batch: usize,
+    pub situations: usize,
+    pub prompt: Option<PathBuf>,
+    pub model: Option<PathBuf>,
+    pub evaluate_every: usize,
+}
+
+pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
+    if args.iterations == 0 || args.batch == 0 || args.situations == 0 {
+        bail!("--iterations, --batch and --situations must be at least 1");
+    }
+    let mut scene = Scene::load(&args.scene)?;
+    if let Some(model) = &args.model {
+        scene.teacher.model = Some(model.clone());
+    }
+    let trainer_config = TrainerConfig::from_scene(&scene, TeacherKind::None)?;
+    let level = trainer_config.level.clone();
+
+    // The judge: the student of `--student RUN` (same level), or a fresh one.
+    let mut env_config = VecEnvConfig::new(level.clone(), 1, scene.seed);
+    env_config.max_steps = trainer_config.max_steps;
+    env_config.observation = trainer_config.observation;
+    let trained;
+    let fresh;
+    let student: &Student = match &args.student {
+        Some(run) => {
+            read_checkpoint_summary(run)?;
+            let run_scene = Scene::load(run.join("config.ron"))?;
+            let run_config = TrainerConfig::from_scene(&run_scene, TeacherKind::None)?;
+            if run_config.level != level {
+                bail!(
+                    "{}: the run trained on {:?}, the scene {} is {:?}",
+                    run.display(),
+                    run_config.level,
+                    args.scene.display(),
+                    level
+                );
+            }
+            trained = Trainer::resume(run_config, run)?;
+            trained.student()
+        }
+        None => {
+            eprintln!("no --student: a fresh (untrained) student judges the advice");
+            let world = VecEnv::new(env_config.clone()).world(0).clone();
+            let layout = ObservationLayout::for_env(trainer_config.observation, &world);
+            fresh = Student::new(layout, trainer_config.student.clone(), scene.seed)?;
+            &fresh
+        }
+    };
+    let mut judge = AdviceJudge::new(student, env_config, OPTION_STEPS, scene.seed)?;
+
+    let settings = LlmAdvisorSettings::from_spec(&scene.teacher).map_err(|error| anyhow::anyhow!("{error}"))?;
+    require_model_file(&settings.model_path)?;
+    let mut file = GgufFile::open(&settings.model_path)?;
+    let tokenizer = GgufTokenizer::from_gguf(&file)?;
+    let model = LanguageModel::load(&mut file, &ModelOptions { threads: 1, weights: settings.weights })?;
+    let prompt_path = args.prompt.clone().unwrap_or_else(|| prompts_dir().join("grid-tune.txt"));
+    let template = PromptTemplate::load(&prompt_path)?;
+
+    let config = TuneConfig {
+        iterations: args.iterations,
+        batch: args.batch,
+        situations: args.situations,
+        seed: scene.seed,
+        detail: scene.teacher.description,
+        evaluate_every: args.evaluate_every,
+        ..TuneConfig::new(level, args.algorithm)
+    };
+    let run = TuneRun::new(&model, &tokenizer, &template, config)?;
+    let algorithm_name = format!("{:?}", args.algorithm).to_lowercase();
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stem = args.scene.file_stem().map_or("scene".into(), |stem| stem.to_string_lossy().into_owned());
+        PathBuf::from("runs").join(format!("tune-{stem}-{algorithm_name}"))
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let metrics_path = out.join("metrics.jsonl");
+
+    // Iteration 0: the base teacher, for comparison.
+    let (base_agreement, _) = run.evaluate(None)?;
+    let base =
+        TuneRecord { iteration: 0, agreement: Some(base_agreement), kl_to_base: Some(0.0), ..TuneRecord::default() };
+    let mut lines = vec![serde_json::to_string(&base)?];
+    write_file_atomically(&metrics_path, format!("{}\n", lines.join("\n")).as_bytes())?;
+
+    let progress = ProgressBar::new(args.iterations as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} iterations {msg} [{elapsed_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    progress.set_message(format!("{} situations, base agreement {base_agreement:.2}", run.situation_count()));
+    let mut write_error = None;
+    let (records, adapters) = run.run(&mut judge, |record| {
+        match serde_json::to_string(record) {
+            Ok(line) => lines.push(line),
+            Err(error) => {
+                write_error.get_or_insert(anyhow::Error::from(error));
+            }
+        }
+        if let Err(error) = write_file_atomically(&metrics_path, format!("{}\n", lines.join("\n")).as_bytes()) {
+            write_error
+                .get_or_insert(anyhow::Error::from(error).context(format!("writing {}", metrics_path.display())));
+        }
+        let agreement = record.agreement.map_or(String::new(), |agreement| format!(", agreement {agreement:.2}"));
+        progress.set_message(format!("reward {:.3}{agreement}", record.task_reward));
+        progress.inc(1);
+    })?;
+    progress.finish();
+    if let Some(error) = write_error {
+        return Err(error);
+    }
+    let mut saved = Vec::new();
+    for (index, adapter) in adapters.iter().enumerate() {
+        let name = if adapters.len() == 1 {
+            "adapters.safetensors".to_string()
+        } else {
+            format!("adapters-{index}.safetensors")
+        };
+        let path = out.join(name);
+        adapter.save(&path)?;
+        saved.push(path.display().to_string());
+    }
+    let last = records.last().cloned().unwrap_or_default();
+    let summary = serde_json::json!({
+        "tune": algorithm_name,
+        "scene": args.scene.display().to_string(),
+        "situations": run.situation_count(),
+        "iterations": records.len(),
+        "base_agreement": base_agreement,
+        "agreement": last.agreement,
+        "kl_to_base": last.kl_to_base,
+        "task_reward": last.task_reward,
+        "metrics": metrics_path.display().to_string(),
+        "adapters": saved,
+    });
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
