@@ -55,8 +55,9 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
     let fresh;
     let student: &Student = match &args.student {
         Some(run) => {
-            read_checkpoint_summary(run)?;
-            let run_scene = Scene::load(run.join("config.ron"))?;
+            let summary = read_checkpoint_summary(run)?;
+            let mut run_scene = Scene::load(run.join("config.ron"))?;
+            run_scene.seed = summary.seed;
             let run_config = TrainerConfig::from_scene(&run_scene, TeacherKind::None)?;
             if run_config.level != level {
                 bail!(
@@ -67,7 +68,8 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
                     level
                 );
             }
-            trained = Trainer::resume(run_config, run)?;
+            // The student alone: whatever teacher the run had is not needed to judge.
+            trained = Trainer::resume_without_teacher(run_config, run)?;
             trained.student()
         }
         None => {
@@ -80,13 +82,14 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
     };
     let mut judge = AdviceJudge::new(student, env_config, OPTION_STEPS, scene.seed)?;
 
+    // The prompt first: a bad template should not wait for the model to load.
+    let prompt_path = args.prompt.clone().unwrap_or_else(|| prompts_dir().join("grid-tune.txt"));
+    let template = PromptTemplate::load(&prompt_path)?;
     let settings = LlmAdvisorSettings::from_spec(&scene.teacher).map_err(|error| anyhow::anyhow!("{error}"))?;
     require_model_file(&settings.model_path)?;
     let mut file = GgufFile::open(&settings.model_path)?;
     let tokenizer = GgufTokenizer::from_gguf(&file)?;
     let model = LanguageModel::load(&mut file, &ModelOptions { threads: 1, weights: settings.weights })?;
-    let prompt_path = args.prompt.clone().unwrap_or_else(|| prompts_dir().join("grid-tune.txt"));
-    let template = PromptTemplate::load(&prompt_path)?;
 
     let config = TuneConfig {
         iterations: args.iterations,

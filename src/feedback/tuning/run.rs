@@ -90,18 +90,28 @@ pub struct TuneRecord {
     /// Fraction of situations whose most likely option under the adapters is the oracle's,
     /// and the mean KL(tuned ‖ base) of the option distributions over the situations (None
     /// when not evaluated this iteration).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub agreement: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kl_to_base: Option<f32>,
     pub seconds: f64,
     /// CORY: which agent led, the two roles' own rewards, whether roles were exchanged after.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pioneer_agent: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pioneer_reward: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub observer_reward: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exchanged: Option<bool>,
     /// ArCHer: critic losses, the actor's mean advantage, whether the actor was updated.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub q_loss: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub v_loss: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub advantage: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub actor_updated: Option<bool>,
 }
 
