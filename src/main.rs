@@ -213,6 +213,9 @@ struct TeacherArgs {
     /// Precision of the model's layer weights: f32 or f16 [default: the scene's, else f32].
     #[arg(long)]
     weights: Option<String>,
+    /// LoRA adapters tuned by `duet tune` (a safetensors file) [default: the scene's, else none].
+    #[arg(long, value_name = "FILE")]
+    adapters: Option<PathBuf>,
     /// Also generate a short rationale.
     #[arg(long)]
     rationale: bool,
@@ -231,6 +234,7 @@ impl TeacherArgs {
             description: self.description,
             feedback: self.feedback,
             weights: self.weights,
+            adapters: self.adapters,
             rationale: self.rationale,
             full_vocabulary: self.full_vocabulary,
         }

@@ -45,6 +45,8 @@ pub struct TeacherOverrides {
     pub feedback: Option<PathBuf>,
     /// `f32` or `f16` layer weights.
     pub weights: Option<String>,
+    /// LoRA adapters from `duet tune`.
+    pub adapters: Option<PathBuf>,
     pub rationale: bool,
     /// Continuation scoring over the whole vocabulary (true log-likelihoods) instead of over
     /// the competing option tokens.
@@ -73,6 +75,9 @@ fn scene_teacher(scene_path: &Path, overrides: &TeacherOverrides) -> anyhow::Res
             "f16" => WeightPrecision::F16,
             other => bail!("unknown weight precision {other:?}; the choices are f32, f16"),
         };
+    }
+    if let Some(adapters) = &overrides.adapters {
+        spec.adapters = Some(adapters.clone());
     }
     if let Some(detail) = &overrides.description {
         spec.description = parse_detail(detail)?;

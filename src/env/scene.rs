@@ -279,6 +279,8 @@ pub struct TeacherSpec {
     pub wait_for_advice: bool,
     /// Precision of the model's layer weights (`F32` or `F16`).
     pub weights: WeightPrecision,
+    /// LoRA adapters tuned by `duet tune` (safetensors), put beside the model's weights.
+    pub adapters: Option<PathBuf>,
 }
 
 impl Default for TeacherSpec {
@@ -294,6 +296,7 @@ impl Default for TeacherSpec {
             description: Detail::Coarse,
             wait_for_advice: false,
             weights: WeightPrecision::F32,
+            adapters: None,
         }
     }
 }

@@ -21,8 +21,8 @@ use crate::env::text::Detail;
 use crate::skills::TeacherOption;
 use crate::teacher::advisor::{AdviceOrigin, AdviceRequest, Advisor, AdvisorError, TeacherAdvice};
 use crate::teacher::llm::{
-    GgufFile, GgufTokenizer, KvCache, LanguageModel, LogitPositions, ModelError, ModelOptions, TreeNormalization,
-    sibling_scoring_tokens,
+    GgufFile, GgufTokenizer, KvCache, LanguageModel, LogitPositions, LoraAdapters, ModelError, ModelOptions,
+    TreeNormalization, sibling_scoring_tokens,
 };
 use crate::teacher::model_path;
 use crate::teacher::prompt::{PromptError, PromptTemplate, Slot, SlotValues, prompts_dir};
@@ -67,6 +67,8 @@ pub struct LlmAdvisorSettings {
     pub threads: usize,
     /// Precision of the layer weights: f32 or f16.
     pub weights: DType,
+    /// LoRA adapters (safetensors from `duet tune`) to run beside the model's weights.
+    pub adapters: Option<PathBuf>,
 }
 
 impl LlmAdvisorSettings {
@@ -84,6 +86,7 @@ impl LlmAdvisorSettings {
             seed: 0,
             threads: 1,
             weights: DType::F32,
+            adapters: None,
         }
     }
 
@@ -102,6 +105,7 @@ impl LlmAdvisorSettings {
                 WeightPrecision::F32 => DType::F32,
                 WeightPrecision::F16 => DType::F16,
             },
+            adapters: spec.adapters.clone(),
             ..Self::new(model_path)
         })
     }
@@ -205,11 +209,17 @@ impl LlmAdvisor {
         };
         let mut file = GgufFile::open(&path).map_err(|error| corrupt(error.to_string()))?;
         let tokenizer = GgufTokenizer::from_gguf(&file).map_err(|error| corrupt(error.to_string()))?;
-        let model = LanguageModel::load(
+        let mut model = LanguageModel::load(
             &mut file,
             &ModelOptions { threads: settings.threads.max(1), weights: settings.weights },
         )
         .map_err(|error| corrupt(error.to_string()))?;
+        if let Some(adapters_path) = &settings.adapters {
+            // A tuned teacher: the adapters must fit this model (the file is named if not).
+            let adapters = LoraAdapters::load(adapters_path, model.config())
+                .map_err(|error| AdvisorError::Model(error.to_string()))?;
+            model.set_adapters(Some(std::sync::Arc::new(adapters))).map_err(model_error)?;
+        }
         let newline_tokens = single_tokens(&tokenizer, &["\n", "\n\n"]);
         let model_name =
             path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned());

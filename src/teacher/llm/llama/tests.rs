@@ -442,3 +442,48 @@ pub(crate) fn write_tiny_qwen2_with_tokenizer(path: &Path, seed: u64) {
     ReferenceModel::random_with_vocabulary(seed, LlamaVariant::Qwen2, true, None, BYTE_LEVEL_VOCABULARY_SIZE)
         .write_gguf(path, &metadata);
 }
+
+#[test]
+fn the_llm_advisor_loads_tuned_adapters_and_refuses_foreign_ones() {
+    use crate::env::grid::Color;
+    use crate::skills::{Carryable, Item, TeacherOption};
+    use crate::teacher::advice::{LlmAdvisor, LlmAdvisorSettings};
+    use crate::teacher::advisor::{AdviceRequest, Advisor};
+    use crate::teacher::llm::{LoraAdapters, LoraConfig};
+    use crate::teacher::prompt::PromptTemplate;
+
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("tiny-qwen2-chat.gguf");
+    write_tiny_qwen2_with_tokenizer(&path, 9);
+    let template = PromptTemplate::parse("Advice.\n{observation}\nAnswer:", "tiny.txt").expect("valid");
+    let options = vec![TeacherOption::Explore, TeacherOption::PickUp(Item::new(Carryable::Key, Color::Red))];
+    let request = AdviceRequest { mission: "get the key".into(), description: "the key".into(), options };
+    let base =
+        LlmAdvisor::load(LlmAdvisorSettings::new(&path), &template).expect("base").advise(&request).expect("advice");
+
+    // Tuned adapters (non-zero B) change the advice.
+    let model = LanguageModel::load_path(&path, &ModelOptions::default()).expect("model");
+    let adapters = LoraAdapters::new(model.config(), LoraConfig::default(), 4).expect("adapters");
+    for var in adapters.vars() {
+        let shape = var.as_tensor().shape().clone();
+        var.set(&candle_core::Tensor::full(0.05f32, shape, &candle_core::Device::Cpu).expect("values")).expect("set");
+    }
+    let adapters_path = directory.path().join("adapters.safetensors");
+    adapters.save(&adapters_path).expect("save");
+    let settings = LlmAdvisorSettings { adapters: Some(adapters_path), ..LlmAdvisorSettings::new(&path) };
+    let tuned = LlmAdvisor::load(settings, &template).expect("tuned").advise(&request).expect("advice");
+    assert!(
+        (tuned.probabilities[0] - base.probabilities[0]).abs() > 1e-4,
+        "{:?} vs {:?}",
+        tuned.probabilities,
+        base.probabilities
+    );
+
+    // Adapters of another model are refused with their file named.
+    let other = ModelSpec { hidden_size: 32, ..model.config().clone() };
+    let foreign_path = directory.path().join("foreign.safetensors");
+    LoraAdapters::new(&other, LoraConfig::default(), 0).expect("adapters").save(&foreign_path).expect("save");
+    let settings = LlmAdvisorSettings { adapters: Some(foreign_path), ..LlmAdvisorSettings::new(&path) };
+    let message = LlmAdvisor::load(settings, &template).expect_err("foreign adapters").to_string();
+    assert!(message.contains("foreign.safetensors") && message.contains("do not fit"), "{message}");
+}
