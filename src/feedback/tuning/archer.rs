@@ -42,7 +42,7 @@ impl Default for ArcherSettings {
             gamma: 0.95,
             tau: 0.1,
             critic_learning_rate: 1e-3,
-            actor_learning_rate: 1e-3,
+            actor_learning_rate: 1e-4,
             critic_steps: 8,
             actor_steps: 1,
             warmup_iterations: 2,
