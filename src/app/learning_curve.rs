@@ -41,7 +41,8 @@ impl Plugin for LearningCurvePlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins(EguiPlugin::default())
             .init_resource::<LearningCurve>()
-            .add_systems(Update, extend_curve)
+            // As the update history: before a Reset or Load can clear the curve.
+            .add_systems(PreUpdate, extend_curve.after(super::ppo_worker::CollectUpdates))
             .add_systems(EguiPrimaryContextPass, draw_curve);
     }
 }

@@ -126,10 +126,14 @@ impl AppMetricsLog {
 
 pub struct PpoWorkerPlugin;
 
+/// Where finished updates come back (`PreUpdate`); what reads `UpdateFinished` runs after it.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CollectUpdates;
+
 impl Plugin for PpoWorkerPlugin {
     fn build(&self, app: &mut App) {
         // Before `FixedUpdate`, so a returned trainer steps again in the same frame.
-        app.add_message::<UpdateFinished>().add_systems(PreUpdate, collect_finished_updates);
+        app.add_message::<UpdateFinished>().add_systems(PreUpdate, collect_finished_updates.in_set(CollectUpdates));
     }
 }
 

@@ -22,7 +22,10 @@ pub struct UpdateHistoryPlugin;
 
 impl Plugin for UpdateHistoryPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<UpdateHistory>().add_systems(Update, record_updates);
+        // In `PreUpdate`, right after the finished updates are collected: a Reset or Load
+        // (`Update`) then clears the history after the old run's last record, never before it.
+        app.init_resource::<UpdateHistory>()
+            .add_systems(PreUpdate, record_updates.after(super::ppo_worker::CollectUpdates));
     }
 }
 
