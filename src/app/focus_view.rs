@@ -5,7 +5,7 @@ use std::f32::consts::FRAC_PI_2;
 
 use bevy::prelude::*;
 
-use super::flash::{Flash, FrameColor, tint_overlay};
+use super::flash::{Flash, FrameColor, frame_edges, tint_overlay};
 use super::layout::{FOCUS_BORDER, FOCUS_INFO_HEIGHT, SpawnSkeleton, UpdateLayout, ViewLayout, ViewSlots};
 use super::render_grid::{GridPainter, Icon, WorldStyle, paint_icon};
 use super::simulation::{AgentMotion, AgentPose, EpisodeEnded, FocusedEnv, Speed, TrainingSnapshot};
@@ -145,12 +145,15 @@ pub fn spawn_focus_view(
             FocusFrame,
             ImageNode::new(world_image),
             Node { border: UiRect::all(px(FOCUS_BORDER)), ..default() },
-            BorderColor::all(theme::ACCENT),
             FrameColor(theme::ACCENT),
-            BackgroundColor(theme::PANEL),
+            // No background: the opaque world image covers the frame's inside, and each UI
+            // quad costs its whole area in fragment shading under software Vulkan.
         ))
         .with_children(|frame| {
             frame.spawn(tint_overlay(FOCUS_TINT_ALPHA));
+            for edge in frame_edges(FOCUS_BORDER, theme::ACCENT) {
+                frame.spawn(edge);
+            }
             frame.spawn((
                 AgentOverlay,
                 ImageNode::new(agent_image),

@@ -7,7 +7,7 @@ use bevy::window::PrimaryWindow;
 use super::panels::PANEL_WIDTH;
 use super::race::RaceMode;
 use super::simulation::TrainingSnapshot;
-use super::{WINDOW_SIZE, theme};
+use super::WINDOW_SIZE;
 
 /// Space around everything (logical pixels, as are the other constants).
 pub const MARGIN: f32 = 16.0;
@@ -171,7 +171,10 @@ impl Plugin for LayoutPlugin {
 }
 
 fn spawn_skeleton(mut commands: Commands) {
-    commands.spawn(Camera2d);
+    // No multisampling: everything drawn is axis-aligned UI, pre-rasterised grid images and
+    // egui's own anti-aliased meshes, so 4x MSAA (Bevy's default) bought nothing visible but
+    // cost a multisampled target and its resolve every frame under software Vulkan.
+    commands.spawn((Camera2d, Msaa::Off));
     let header = commands
         .spawn(Node {
             height: px(HEADER_HEIGHT),
@@ -207,7 +210,8 @@ fn spawn_skeleton(mut commands: Commands) {
                 padding: UiRect { right: px(MARGIN + PANEL_WIDTH), ..UiRect::all(px(MARGIN)) },
                 ..default()
             },
-            BackgroundColor(theme::BACKGROUND),
+            // No background: the clear colour is the same, and a window-sized UI quad cost a
+            // full screen of fragment shading per frame under software Vulkan.
         ))
         .add_children(&[header, body, footer]);
     commands.insert_resource(ViewSlots { header, focus, mosaic, footer });

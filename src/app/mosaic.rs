@@ -3,7 +3,7 @@
 
 use bevy::prelude::*;
 
-use super::flash::{Flash, FrameColor, tint_overlay};
+use super::flash::{Flash, FrameColor, frame_edges, tint_overlay};
 use super::layout::{
     MAX_THUMBNAILS, SpawnSkeleton, THUMBNAIL_BORDER, THUMBNAIL_GAP, UpdateLayout, ViewLayout, ViewSlots,
 };
@@ -114,11 +114,15 @@ fn spawn_thumbnails(
                 Button,
                 ImageNode::new(image.clone()),
                 Node { border: UiRect::all(px(THUMBNAIL_BORDER)), ..default() },
-                BorderColor::all(theme::FRAME),
                 FrameColor(theme::FRAME),
-                BackgroundColor(theme::PANEL),
+                // No background under the opaque image (as the focused view).
                 children![tint_overlay(THUMBNAIL_TINT_ALPHA)],
             ))
+            .with_children(|frame| {
+                for edge in frame_edges(THUMBNAIL_BORDER, theme::FRAME) {
+                    frame.spawn(edge);
+                }
+            })
             .id();
         commands.entity(grid).add_child(button);
         handles.push(image);

@@ -13,6 +13,7 @@ use bevy::diagnostic::FrameCount;
 use bevy::prelude::*;
 
 use super::control::{Controls, RunOrigin};
+use super::flash::frame_edges;
 use super::layout::{FOCUS_BORDER, MOSAIC_TITLE_HEIGHT, SpawnSkeleton, UpdateLayout, ViewLayout, ViewSlots};
 use super::learning_curve::short_count;
 use super::ppo_worker::UpdateWorker;
@@ -256,13 +257,19 @@ fn spawn_race_view(mut commands: Commands, slots: Res<ViewSlots>, mut images: Re
                         TextLayout::no_wrap(),
                     ));
                 });
-            column.spawn((
-                RivalFrame,
-                ImageNode::new(image),
-                Node { border: UiRect::all(px(FOCUS_BORDER)), ..default() },
-                BorderColor::all(theme::WARNING),
-                BackgroundColor(theme::PANEL),
-            ));
+            column
+                .spawn((
+                    RivalFrame,
+                    ImageNode::new(image),
+                    Node { border: UiRect::all(px(FOCUS_BORDER)), ..default() },
+                    // No background under the opaque image, the border as edge nodes (as the
+                    // focused view: cheaper to draw).
+                ))
+                .with_children(|frame| {
+                    for edge in frame_edges(FOCUS_BORDER, theme::WARNING) {
+                        frame.spawn(edge);
+                    }
+                });
         })
         .id();
     commands.entity(slots.mosaic).add_child(column);
