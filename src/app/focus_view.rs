@@ -253,8 +253,15 @@ fn update_episode_lines(
     let env = focus.0.min(snapshot.num_envs() - 1);
     let world = snapshot.world(env);
     let carrying = if world.carrying.is_empty() { "nothing".to_owned() } else { world.carrying.describe() };
-    let line =
-        format!("env {}/{}  step {}/{}  carrying", env + 1, snapshot.num_envs(), world.step_count, world.max_steps);
+    // Under manual control the line says whose the env is, since it stands still between keys.
+    let manual = if snapshot.manual_env() == Some(env) { "  [manual]" } else { "" };
+    let line = format!(
+        "env {}/{}{manual}  step {}/{}  carrying",
+        env + 1,
+        snapshot.num_envs(),
+        world.step_count,
+        world.max_steps
+    );
     if episode.0 != line {
         episode.0 = line;
     }
