@@ -8,4 +8,5 @@ pub mod client;
 pub mod llm;
 pub mod model_path;
 pub mod prompt;
+pub mod situations;
 pub mod worker;

@@ -12,11 +12,11 @@ use super::cory::{Cory, CoryQuery};
 use super::policy::OptionPolicy;
 use super::ppo::{PpoSettings, Rollout, TokenPpo};
 use super::task::AdviceJudge;
-use crate::bench::teacher::{Situation, teacher_state};
 use crate::env::grid::Level;
 use crate::env::text::Detail;
 use crate::teacher::llm::{GgufTokenizer, LanguageModel, LoraAdapters, LoraConfig, ModelError};
 use crate::teacher::prompt::{PromptTemplate, SlotValues};
+use crate::teacher::situations::{Situation, teacher_state};
 
 /// The tuning algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -155,7 +155,7 @@ impl<'m> TuneRun<'m> {
         config: TuneConfig,
     ) -> Result<Self, TuneError> {
         let situations =
-            crate::bench::teacher::sample_situations(&config.level, config.seed, config.situations, config.detail);
+            crate::teacher::situations::sample_situations(&config.level, config.seed, config.situations, config.detail);
         let mut queries = Vec::new();
         for situation in situations {
             // One legal option gives nothing to choose.

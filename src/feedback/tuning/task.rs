@@ -6,11 +6,11 @@
 //! drift while the teacher is updated; the skills make the advice mean the same thing it
 //! means in training, where the student follows the option's actions.
 
-use crate::bench::teacher::Situation;
 use crate::env::grid::{Action, FogOfWar, GridWorld};
 use crate::env::vec_env::{VecEnv, VecEnvConfig};
 use crate::skills::{SkillStep, TeacherOption, skill_action};
 use crate::student::{Student, StudentError};
+use crate::teacher::situations::Situation;
 
 /// What following one advice led to.
 #[derive(Clone, Debug, PartialEq)]
