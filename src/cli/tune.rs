@@ -137,6 +137,7 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
         let agreement = record.agreement.map_or(String::new(), |agreement| format!(", agreement {agreement:.2}"));
         progress.set_message(format!("reward {:.3}{agreement}", record.task_reward));
         progress.inc(1);
+        true
     })?;
     progress.finish();
     if let Some(error) = write_error {

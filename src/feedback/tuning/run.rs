@@ -243,12 +243,13 @@ impl<'m> TuneRun<'m> {
         Ok((Some(agreement), Some(kl)))
     }
 
-    /// Runs the iterations, calling `on_record` after each; returns the records and the
-    /// trained adapters (CORY: both agents').
+    /// Runs the iterations, calling `on_record` after each (it returns false to stop early,
+    /// e.g. when the user stops tuning); returns the records and the trained adapters (CORY:
+    /// both agents').
     pub fn run(
         &self,
         judge: &mut AdviceJudge,
-        mut on_record: impl FnMut(&TuneRecord),
+        mut on_record: impl FnMut(&TuneRecord) -> bool,
     ) -> Result<(Vec<TuneRecord>, Vec<LoraAdapters>), TuneError> {
         let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed ^ 0x7u64);
         let spec = self.model.config();
@@ -278,8 +279,11 @@ impl<'m> TuneRun<'m> {
                         seconds: started.elapsed().as_secs_f64(),
                         ..TuneRecord::default()
                     };
-                    on_record(&record);
+                    let go_on = on_record(&record);
                     records.push(record);
+                    if !go_on {
+                        break;
+                    }
                 }
                 Ok((records, vec![ppo.adapters().clone()]))
             }
@@ -326,8 +330,11 @@ impl<'m> TuneRun<'m> {
                         exchanged: Some(stats.exchanged),
                         ..TuneRecord::default()
                     };
-                    on_record(&record);
+                    let go_on = on_record(&record);
                     records.push(record);
+                    if !go_on {
+                        break;
+                    }
                 }
                 Ok((records, vec![cory.agent(0).adapters().clone(), cory.agent(1).adapters().clone()]))
             }
@@ -370,7 +377,7 @@ impl<'m> TuneRun<'m> {
         &self,
         judge: &mut AdviceJudge,
         rng: &mut ChaCha8Rng,
-        on_record: &mut impl FnMut(&TuneRecord),
+        on_record: &mut impl FnMut(&TuneRecord) -> bool,
         mut records: Vec<TuneRecord>,
     ) -> Result<(Vec<TuneRecord>, Vec<LoraAdapters>), TuneError> {
         let policies = self.queries.iter().map(|query| self.policy(query)).collect::<Result<Vec<_>, _>>()?;
@@ -436,8 +443,11 @@ impl<'m> TuneRun<'m> {
                 actor_updated: Some(stats.actor_updated),
                 ..TuneRecord::default()
             };
-            on_record(&record);
+            let go_on = on_record(&record);
             records.push(record);
+            if !go_on {
+                break;
+            }
         }
         Ok((records, vec![archer.adapters().clone()]))
     }

@@ -265,7 +265,12 @@ fn a_tuning_run_judges_advice_with_a_frozen_student_for_each_algorithm() {
         let run = TuneRun::new(&model, &tokenizer, &template, config).expect("run");
         assert!(run.situation_count() >= 2);
         let mut seen = Vec::new();
-        let (records, adapters) = run.run(&mut judge, |record| seen.push(record.iteration)).expect("tuning");
+        let (records, adapters) = run
+            .run(&mut judge, |record| {
+                seen.push(record.iteration);
+                true
+            })
+            .expect("tuning");
         assert_eq!(seen, [1, 2], "{algorithm:?}");
         assert_eq!(adapters.len(), if algorithm == Algorithm::Cory { 2 } else { 1 });
         for record in &records {
@@ -287,5 +292,8 @@ fn a_tuning_run_judges_advice_with_a_frozen_student_for_each_algorithm() {
             }
             Algorithm::Ppo => assert!(records.iter().all(|record| record.q_loss.is_none())),
         }
+        // Returning false from the callback stops the run after that iteration.
+        let (stopped, _) = run.run(&mut judge, |_| false).expect("stopped run");
+        assert_eq!(stopped.len(), 1, "{algorithm:?}");
     }
 }
