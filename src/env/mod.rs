@@ -2,6 +2,7 @@
 //! and the text descriptions the teacher reads.
 
 pub mod conformance;
+pub mod embodied;
 pub mod grid;
 pub mod scene;
 pub mod text;
