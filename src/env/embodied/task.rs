@@ -54,6 +54,10 @@ pub struct EmbodiedEnv {
     pub task: Task,
     pub max_steps: u32,
     pub steps: u32,
+    /// Optional distance shaping: each step adds `scale × (previous − current)` goal distance
+    /// (`goal_distance`), so closing in pays a little before the success reward. Off (None)
+    /// by default, as in the grid.
+    pub shaping: Option<f32>,
     done: bool,
 }
 
@@ -76,7 +80,7 @@ impl EmbodiedEnv {
             }
         };
         let max_steps = plan.file.max_steps;
-        Ok(EmbodiedEnv { world: World::new(plan), task, max_steps, steps: 0, done: false })
+        Ok(EmbodiedEnv { world: World::new(plan), task, max_steps, steps: 0, shaping: None, done: false })
     }
 
     /// Starts a new episode laid out by `seed`.
@@ -88,6 +92,32 @@ impl EmbodiedEnv {
         self.world.reset(seed, avoid);
         self.steps = 0;
         self.done = false;
+    }
+
+    /// Straight-line metres still to cover (walls ignored). ObjectNav: to the nearest goal
+    /// object. PickPlace: holding a goal object, to the receptacle's edge; otherwise to the
+    /// nearest goal object plus its way to the receptacle, so picking one up keeps the sum.
+    pub fn goal_distance(&self) -> f32 {
+        let (x, z) = (self.world.pose.x, self.world.pose.z);
+        let objects = &self.world.objects;
+        match self.task {
+            Task::ObjectNav { object } => objects
+                .iter()
+                .filter(|o| o.kind == object)
+                .map(|o| (o.x - x).hypot(o.z - z))
+                .fold(f32::INFINITY, f32::min),
+            Task::PickPlace { object, receptacle } => {
+                let rect = self.world.plan().file.furniture[receptacle].rect;
+                match self.world.held {
+                    Some(held) if objects[held].kind == object => rect.distance_squared(x, z).sqrt(),
+                    _ => objects
+                        .iter()
+                        .filter(|o| o.kind == object && o.place != ObjectPlace::OnFurniture(receptacle))
+                        .map(|o| (o.x - x).hypot(o.z - z) + rect.distance_squared(o.x, o.z).sqrt())
+                        .fold(f32::INFINITY, f32::min),
+                }
+            }
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -111,6 +141,7 @@ impl EmbodiedEnv {
             return StepResult { outcome: Outcome::Failed, reward: 0.0, done: true, success: false, truncated: false };
         }
         self.steps += 1;
+        let before = self.shaping.map(|_| self.goal_distance());
         let outcome = self.world.act(action);
         let success = match (self.task, outcome) {
             (Task::ObjectNav { .. }, Outcome::Stopped) => self.is_success(),
@@ -120,7 +151,14 @@ impl EmbodiedEnv {
         let truncated = !success && outcome != Outcome::Stopped && self.steps >= self.max_steps;
         self.done = success || outcome == Outcome::Stopped || truncated;
         // As in the grid: 1 − 0.9 · t / T on success, nothing otherwise.
-        let reward = if success { 1.0 - 0.9 * self.steps as f32 / self.max_steps as f32 } else { 0.0 };
+        let mut reward = if success { 1.0 - 0.9 * self.steps as f32 / self.max_steps as f32 } else { 0.0 };
+        if let (Some(scale), Some(before)) = (self.shaping, before) {
+            let after = self.goal_distance();
+            // A success removes the goal (a placed object); the success reward covers it.
+            if before.is_finite() && after.is_finite() {
+                reward += scale * (before - after);
+            }
+        }
         StepResult { outcome, reward, done: self.done, success, truncated }
     }
 

@@ -406,3 +406,48 @@ fn steps_per_second_probe_runs_both_apartments() {
         }
     }
 }
+
+#[test]
+fn distance_shaping_pays_for_closing_in_only_when_switched_on() {
+    let plan = parse(&room_plan("", "", TABLE, APPLE_ON_TABLE, NAV_APPLE));
+    let mut env = EmbodiedEnv::new(Arc::clone(&plan), 0).expect("task 0");
+    env.reset(1);
+    env.world.objects[0] = Object { kind: ObjectKind::Apple, x: 3.5, z: 3.0, place: ObjectPlace::OnFurniture(0) };
+    env.world.pose = Pose { x: 1.0, z: 3.0, heading: 0 };
+    assert_eq!(env.step(Action::MoveForward).reward, 0.0, "off by default");
+    env.shaping = Some(0.1);
+    let closer = env.step(Action::MoveForward).reward;
+    assert!((closer - 0.1 * 0.25).abs() < 1e-5, "{closer}");
+    env.step(Action::TurnLeft);
+    env.step(Action::TurnLeft);
+    env.step(Action::TurnLeft);
+    env.step(Action::TurnLeft);
+    env.step(Action::TurnLeft);
+    assert_eq!(env.step(Action::TurnLeft).reward, 0.0, "turning covers no distance");
+    let away = env.step(Action::MoveForward).reward;
+    assert!((away + 0.1 * 0.25).abs() < 1e-5, "{away}");
+
+    // PickPlace: picking up keeps the distance; carrying towards the receptacle pays.
+    let desk = r#"(name: "desk", kind: Desk, rect: (min: (0.5, 0.5), max: (1.5, 1.0)), height: 0.75)"#;
+    let plan = parse(&room_plan(
+        "",
+        "",
+        &format!("{TABLE}, {desk}"),
+        r#"(kind: Apple, on: [Furniture("desk")])"#,
+        r#"PickPlace(object: Apple, receptacle: "table")"#,
+    ));
+    let mut env = EmbodiedEnv::new(Arc::clone(&plan), 0).expect("task 0");
+    env.reset(2);
+    env.shaping = Some(1.0);
+    env.world.pose = Pose { x: 1.0, z: 1.5, heading: 3 };
+    let before = env.goal_distance();
+    let pick = env.step(Action::Pick);
+    assert_eq!(pick.outcome, Outcome::Picked(0));
+    // By the triangle inequality a pick never costs, and pays at most twice the reach.
+    assert!(pick.reward >= -1e-5 && pick.reward <= 2.0 * super::world::REACH, "{}", pick.reward);
+    assert!((before - env.goal_distance() - pick.reward).abs() < 1e-5);
+    env.world.pose = Pose { x: 1.6, z: 3.0, heading: 0 };
+    let before = env.goal_distance();
+    let carry = env.step(Action::MoveForward).reward;
+    assert!((carry - 0.25).abs() < 1e-5 && (before - env.goal_distance() - 0.25).abs() < 1e-5, "{carry}");
+}
