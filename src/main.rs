@@ -52,7 +52,7 @@ struct AppArgs {
     #[arg(long, value_parser = ["llm", "oracle", "none"], default_value = "llm")]
     teacher: String,
     /// The side panel's tab when the app opens (for screenshots).
-    #[arg(long, value_parser = ["teacher", "curves", "feedback", "prompt", "run"])]
+    #[arg(long, value_parser = ["teacher", "curves", "feedback", "prompt", "run", "tuning"])]
     tab: Option<String>,
     /// Race view: the scene also trains without a teacher beside the run (same seed), both
     /// success curves on one plot (the Run tab turns it on and off too).

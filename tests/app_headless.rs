@@ -357,3 +357,57 @@ fn planning_the_followed_option_stays_cheap_on_large_grids() {
         assert!(mean < Duration::from_millis(5), "{level:?}: mean {mean:?} per plan");
     }
 }
+
+/// The tuning tab's run with a model file that is not there: Start copies the student, the
+/// thread fails naming the file, the tab shows it, and a second Start tries again.
+#[test]
+fn tuning_with_a_missing_model_fails_with_the_file_named_and_can_start_again() {
+    use duet::app::tuning::{Tuning, TuningStatus};
+    let directory = tempfile::tempdir().expect("temp dir");
+    let missing = directory.path().join("absent-model.gguf");
+    let text = format!(
+        "Scene(name: \"headless\", seed: 3, student: (encoder: Mlp, frames_per_env: 32, minibatch: 64), \
+         teacher: (model: \"{}\"), env: Grid(level: \"DoorKey-5x5\", num_envs: 4, max_steps: 60))",
+        missing.display()
+    );
+    let scene = Scene::parse(&text, "headless.ron").expect("a valid scene");
+    let mut app = headless_app(scene, TeacherKind::Oracle, Speed::Max, Duration::from_secs_f64(1.0 / 60.0))
+        .expect("headless app");
+    app.update();
+    assert_eq!(app.world().resource::<Tuning>().status, TuningStatus::Idle);
+    for attempt in 0..2 {
+        app.world_mut().resource_mut::<Tuning>().start();
+        assert!(app.world().resource::<Tuning>().status.is_busy());
+        run_until(&mut app, "the tuning run's end", |world| !world.resource::<Tuning>().status.is_busy());
+        let tuning = app.world().resource::<Tuning>();
+        match &tuning.status {
+            TuningStatus::Failed(message) => {
+                assert!(message.contains("absent-model.gguf"), "attempt {attempt}: {message}")
+            }
+            other => panic!("attempt {attempt}: expected a failure, got {other:?}"),
+        }
+        assert!(tuning.records.is_empty());
+    }
+    // Training went on meanwhile.
+    run_until(&mut app, "an update after the failures", |world| world.resource::<TrainingSnapshot>().updates >= 1);
+}
+
+/// Stop before the trainer is home calls the start off; Stop with nothing running changes nothing.
+#[test]
+fn tuning_stop_calls_off_a_start_still_waiting() {
+    use duet::app::tuning::{Tuning, TuningStatus};
+    let mut tuning = Tuning::default();
+    tuning.stop();
+    assert_eq!(tuning.status, TuningStatus::Idle);
+    tuning.start();
+    assert_eq!(tuning.status, TuningStatus::WaitingForStudent);
+    tuning.stop();
+    assert_eq!(tuning.status, TuningStatus::Idle);
+    // The app's systems then start nothing.
+    let mut app = app(TeacherKind::None);
+    *app.world_mut().resource_mut::<Tuning>() = tuning;
+    for _ in 0..5 {
+        app.update();
+    }
+    assert_eq!(app.world().resource::<Tuning>().status, TuningStatus::Idle);
+}

@@ -10,7 +10,7 @@ use bevy::time::TimeUpdateStrategy;
 use super::frame_times::FrameTimes;
 use super::learning_curve::LearningCurve;
 use super::simulation::{SimulationPlugin, Speed};
-use super::{control, ppo_worker, race, update_history};
+use super::{control, ppo_worker, race, tuning, update_history};
 use crate::env::scene::Scene;
 use crate::training::{TeacherKind, TeacherLoading, Trainer, TrainerConfig};
 
@@ -32,6 +32,7 @@ pub fn headless_app(scene: Scene, teacher: TeacherKind, speed: Speed, frame_time
             ppo_worker::PpoWorkerPlugin,
             update_history::UpdateHistoryPlugin,
             race::RaceSimPlugin,
+            tuning::TuningPlugin,
         ))
         .add_systems(Update, control::run_controls);
     Ok(app)

@@ -10,9 +10,10 @@
 //! feedback tab's copy of the student's feedback; `option_overlay` draws the teacher's top
 //! option on the focused env; `race` runs and draws the race view's second run (no teacher);
 //! `headless` builds the simulation side alone for tests; `shortcuts` and
-//! `manual` handle keys; `render_grid` rasterises worlds (`world_image` puts them in Bevy
-//! images); `frame_times` measures frames during updates; `screenshot` serves
-//! `--screenshot`, `bench_ui` serves `duet bench ui`.
+//! `manual` handle keys; `tuning` tunes the teacher's adapters on a thread (the Tuning tab);
+//! `render_grid` rasterises worlds (`world_image` puts them in Bevy images); `frame_times`
+//! measures frames during updates; `screenshot` serves `--screenshot`, `bench_ui` serves
+//! `duet bench ui`.
 
 // Bevy system signatures name their queries in full; splitting them into aliases hides more
 // than it shows.
@@ -44,6 +45,7 @@ mod shortcuts;
 pub mod simulation;
 pub mod teacher_view;
 mod theme;
+pub mod tuning;
 pub mod update_history;
 mod world_image;
 
@@ -86,7 +88,7 @@ pub struct AppOptions {
     pub teacher: TeacherKind,
     /// Measure frame times for `duet bench ui`, print them and exit.
     pub bench: Option<UiBenchRequest>,
-    /// The side panel's tab at start (`teacher`, `curves`, `feedback`, `prompt`, `run`);
+    /// The side panel's tab at start (`teacher`, `curves`, `feedback`, `prompt`, `run`, `tuning`);
     /// `None`: the teacher tab.
     pub tab: Option<String>,
     /// Open in the race view: the scene also trains without a teacher, side by side.
@@ -138,8 +140,9 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
     let info = SceneInfo::of(&scene);
     let tab = match options.tab.as_deref() {
         None => panels::Tab::default(),
-        Some(name) => panels::Tab::from_name(name)
-            .with_context(|| format!("unknown tab {name:?}; expected teacher, curves, feedback, prompt or run"))?,
+        Some(name) => panels::Tab::from_name(name).with_context(|| {
+            format!("unknown tab {name:?}; expected teacher, curves, feedback, prompt, run or tuning")
+        })?,
     };
     if let Some(lambda) = options.lambda
         && !(lambda.is_finite() && lambda >= 0.0)
@@ -215,7 +218,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
         manual::ManualPlugin,
         option_overlay::OptionOverlayPlugin,
     ))
-    .add_plugins((race::RaceSimPlugin, race::RaceViewPlugin))
+    .add_plugins((race::RaceSimPlugin, race::RaceViewPlugin, tuning::TuningPlugin))
     // After finished updates are collected (PreUpdate), before the views draw.
     .add_systems(Update, control::run_controls.before(layout::UpdateLayout));
     if options.demo {

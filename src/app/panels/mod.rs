@@ -1,11 +1,13 @@
 //! The egui side panel: a transport bar (pause, step, speed, teacher switch) over tabs for
-//! the teacher, the curves, the prompt editor and the run (reset, checkpoints, scenes, screenshots).
+//! the teacher, the curves, the prompt editor, the run (reset, checkpoints, scenes, screenshots)
+//! and tuning the teacher's adapters.
 
 mod curves;
 mod feedback;
 mod prompt;
 mod run;
 mod teacher;
+mod tuning;
 
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
@@ -23,6 +25,7 @@ use super::simulation::{
 };
 use super::teacher_view::TeacherView;
 use super::theme::{self, egui_color};
+use super::tuning::Tuning;
 use super::update_history::UpdateHistory;
 
 /// The panel's width in logical pixels; the views lay themselves out in what is left.
@@ -37,10 +40,11 @@ pub enum Tab {
     Feedback,
     Prompt,
     Run,
+    Tuning,
 }
 
 impl Tab {
-    const ALL: [Tab; 5] = [Tab::Teacher, Tab::Curves, Tab::Feedback, Tab::Prompt, Tab::Run];
+    const ALL: [Tab; 6] = [Tab::Teacher, Tab::Curves, Tab::Feedback, Tab::Prompt, Tab::Run, Tab::Tuning];
 
     /// The tab named `name` in lower case (`--tab`).
     pub fn from_name(name: &str) -> Option<Tab> {
@@ -54,6 +58,7 @@ impl Tab {
             Tab::Feedback => "Feedback",
             Tab::Prompt => "Prompt",
             Tab::Run => "Run",
+            Tab::Tuning => "Tuning",
         }
     }
 }
@@ -143,6 +148,7 @@ struct PanelOutputs<'w> {
     lambda: ResMut<'w, LambdaOverride>,
     race: ResMut<'w, RaceMode>,
     virtual_time: ResMut<'w, Time<Virtual>>,
+    tuning: ResMut<'w, Tuning>,
 }
 
 fn draw_panel(
@@ -169,6 +175,9 @@ fn draw_panel(
         }
         ui.add_space(4.0);
         ui.horizontal(|ui| {
+            // Six tabs fit the panel's width only this tightly packed.
+            ui.spacing_mut().item_spacing.x = 2.0;
+            ui.spacing_mut().button_padding.x = 5.0;
             for tab in Tab::ALL {
                 let label = egui::RichText::new(tab.label()).size(15.0);
                 ui.selectable_value(&mut outputs.state.tab, tab, label);
@@ -203,6 +212,7 @@ fn draw_panel(
                     &inputs.snapshot,
                 )
             }
+            Tab::Tuning => tuning::show(ui, &mut outputs.tuning),
         });
     });
     Ok(())

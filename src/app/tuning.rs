@@ -1,0 +1,304 @@
+//! Tuning the teacher from the app: a background thread loads its own copy of the scene's model
+//! and runs `TuneRun` (PPO, CORY or ArCHer) judged by a snapshot of the live student.
+//!
+//! The thread never touches Bevy: it sends what happens over a crossbeam channel that
+//! `collect_tuning` drains each frame, and Stop sets an `AtomicBool` the run's record callback
+//! reads (the iteration under way finishes first: an iteration takes minutes on the real model).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use bevy::prelude::*;
+use crossbeam_channel::{Receiver, Sender};
+
+use super::control::RunFiles;
+use super::simulation::LiveTrainer;
+use crate::env::scene::Scene;
+use crate::env::vec_env::VecEnvConfig;
+use crate::feedback::tuning::{AdviceJudge, Algorithm, TuneConfig, TuneRecord, TuneRun};
+use crate::teacher::advice::LlmAdvisorSettings;
+use crate::teacher::llm::{GgufFile, GgufTokenizer, LanguageModel, ModelOptions};
+use crate::teacher::model_path::require_model_file;
+use crate::teacher::prompt::{PromptTemplate, prompts_dir};
+use crate::training::{TeacherKind, TrainerConfig};
+
+/// Most primitive steps one advised option may take before the student takes over (as `duet tune`).
+const OPTION_STEPS: usize = 64;
+/// Situations sampled from the level (`duet tune`'s default).
+const SITUATIONS: usize = 16;
+
+/// Where a tuning run stands.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum TuningStatus {
+    #[default]
+    Idle,
+    /// Start was pressed while the PPO worker had the trainer: the student is copied when it is back.
+    WaitingForStudent,
+    LoadingModel,
+    /// The base teacher is being evaluated (iteration 0).
+    EvaluatingBase,
+    Running {
+        iteration: usize,
+        of: usize,
+    },
+    /// Done (or stopped early) and the adapters saved at these paths.
+    Finished {
+        iterations: usize,
+        stopped: bool,
+        adapters: Vec<PathBuf>,
+    },
+    Failed(String),
+}
+
+impl TuningStatus {
+    /// A run is under way (Start is refused, Stop is offered).
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            TuningStatus::WaitingForStudent
+                | TuningStatus::LoadingModel
+                | TuningStatus::EvaluatingBase
+                | TuningStatus::Running { .. }
+        )
+    }
+}
+
+/// What the tuning thread reports.
+#[derive(Debug)]
+enum TuningEvent {
+    Loaded,
+    Record(TuneRecord),
+    Finished { stopped: bool, adapters: Vec<PathBuf> },
+    Failed(String),
+}
+
+/// The thread of a run under way.
+struct TuningJob {
+    events: Receiver<TuningEvent>,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+/// The Tuning tab's choices, the run's status and its records (iteration 0 is the base teacher).
+#[derive(Resource)]
+pub struct Tuning {
+    pub algorithm: Algorithm,
+    pub iterations: usize,
+    pub batch: usize,
+    pub status: TuningStatus,
+    pub records: Vec<TuneRecord>,
+    /// Stop was pressed; the run ends after the iteration under way.
+    pub stopping: bool,
+    start_requested: bool,
+    job: Option<TuningJob>,
+}
+
+impl Default for Tuning {
+    /// `duet tune`'s defaults: PPO, 10 iterations of 8 utterances.
+    fn default() -> Tuning {
+        Tuning {
+            algorithm: Algorithm::Ppo,
+            iterations: 10,
+            batch: 8,
+            status: TuningStatus::Idle,
+            records: Vec::new(),
+            stopping: false,
+            start_requested: false,
+            job: None,
+        }
+    }
+}
+
+impl Tuning {
+    /// Asks for a run with the current choices; it starts when the trainer is home.
+    pub fn start(&mut self) {
+        if self.status.is_busy() {
+            return;
+        }
+        self.records.clear();
+        self.stopping = false;
+        self.start_requested = true;
+        self.status = TuningStatus::WaitingForStudent;
+    }
+
+    /// Ends the run after the iteration under way (a start still waiting is called off).
+    pub fn stop(&mut self) {
+        if self.start_requested {
+            self.start_requested = false;
+            self.status = TuningStatus::Idle;
+            return;
+        }
+        if let Some(job) = &self.job {
+            job.stop.store(true, Ordering::Relaxed);
+            self.stopping = true;
+        }
+    }
+}
+
+pub struct TuningPlugin;
+
+impl Plugin for TuningPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Tuning>().add_systems(Update, collect_tuning);
+    }
+}
+
+/// Starts a requested run when the trainer is home (its student is copied, which takes
+/// milliseconds) and takes in what the tuning thread reported since the last frame.
+fn collect_tuning(mut tuning: ResMut<Tuning>, mut live: ResMut<LiveTrainer>, files: Res<RunFiles>) {
+    if tuning.start_requested
+        && let Some(trainer) = live.trainer_mut()
+    {
+        tuning.start_requested = false;
+        let started = spawn_job(&tuning, trainer, &files.scene, &files.out_dir);
+        match started {
+            Ok(job) => {
+                tuning.job = Some(job);
+                tuning.status = TuningStatus::LoadingModel;
+            }
+            Err(error) => tuning.status = TuningStatus::Failed(error),
+        }
+    }
+    let Some(job) = tuning.job.take() else { return };
+    let mut ended = false;
+    for event in job.events.try_iter() {
+        match event {
+            TuningEvent::Loaded => tuning.status = TuningStatus::EvaluatingBase,
+            TuningEvent::Record(record) => {
+                tuning.status = TuningStatus::Running { iteration: record.iteration, of: tuning.iterations };
+                tuning.records.push(record);
+            }
+            TuningEvent::Finished { stopped, adapters } => {
+                let iterations = tuning.records.len().saturating_sub(1);
+                tuning.status = TuningStatus::Finished { iterations, stopped, adapters };
+                ended = true;
+            }
+            TuningEvent::Failed(message) => {
+                tuning.status = TuningStatus::Failed(message);
+                ended = true;
+            }
+        }
+    }
+    if !ended && job.thread.is_finished() && job.events.is_empty() {
+        tuning.status = TuningStatus::Failed("the tuning thread stopped without a word (it panicked)".to_owned());
+        ended = true;
+    }
+    if ended {
+        tuning.stopping = false;
+    } else {
+        tuning.job = Some(job);
+    }
+}
+
+/// What the thread needs, gathered on the main thread.
+struct TuningSetup {
+    scene: Scene,
+    config: TuneConfig,
+    judge: AdviceJudge,
+    out_dir: PathBuf,
+}
+
+/// Copies the live student into a judge and starts the thread.
+fn spawn_job(
+    tuning: &Tuning,
+    trainer: &crate::training::Trainer,
+    scene: &Scene,
+    out_dir: &Path,
+) -> Result<TuningJob, String> {
+    if tuning.iterations == 0 || tuning.batch == 0 {
+        return Err("iterations and batch must be at least 1".to_owned());
+    }
+    let trainer_config = TrainerConfig::from_scene(scene, TeacherKind::None).map_err(|error| error.to_string())?;
+    let mut env_config = VecEnvConfig::new(trainer_config.level.clone(), 1, scene.seed);
+    env_config.max_steps = trainer_config.max_steps;
+    env_config.observation = trainer_config.observation;
+    let judge = AdviceJudge::new(trainer.student(), env_config, OPTION_STEPS, scene.seed)
+        .map_err(|error| format!("copying the student: {error}"))?;
+    let config = TuneConfig {
+        iterations: tuning.iterations,
+        batch: tuning.batch,
+        situations: SITUATIONS,
+        seed: scene.seed,
+        detail: scene.teacher.description,
+        ..TuneConfig::new(trainer_config.level, tuning.algorithm)
+    };
+    let setup = TuningSetup { scene: scene.clone(), config, judge, out_dir: out_dir.to_owned() };
+    let (sender, events) = crossbeam_channel::unbounded();
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread_stop = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name("teacher-tuning".into())
+        .spawn(move || {
+            let outcome = tune_in_background(setup, &sender, &thread_stop);
+            // The app may have closed meanwhile; then nobody listens.
+            let _ = sender.send(match outcome {
+                Ok((stopped, adapters)) => TuningEvent::Finished { stopped, adapters },
+                Err(message) => TuningEvent::Failed(message),
+            });
+        })
+        .map_err(|error| format!("starting the tuning thread: {error}"))?;
+    Ok(TuningJob { events, stop, thread })
+}
+
+/// The run itself, as `duet tune` does it: prompt, model, base evaluation, iterations, adapters
+/// saved to `out_dir`. Returns whether it was stopped and the adapters' paths.
+fn tune_in_background(
+    setup: TuningSetup,
+    events: &Sender<TuningEvent>,
+    stop: &AtomicBool,
+) -> Result<(bool, Vec<PathBuf>), String> {
+    let TuningSetup { scene, config, mut judge, out_dir } = setup;
+    // The prompt first: a bad template should not wait for the model to load.
+    let template = PromptTemplate::load(prompts_dir().join("grid-tune.txt")).map_err(|error| error.to_string())?;
+    // The base model, whatever adapters the live teacher runs with.
+    let settings = LlmAdvisorSettings::from_spec(&scene.teacher).map_err(|error| error.to_string())?;
+    require_model_file(&settings.model_path).map_err(|error| error.to_string())?;
+    let path = &settings.model_path;
+    let mut file = GgufFile::open(path).map_err(|error| naming(path, error))?;
+    let tokenizer = GgufTokenizer::from_gguf(&file).map_err(|error| naming(path, error))?;
+    let options = ModelOptions { threads: 1, weights: settings.weights };
+    let model = LanguageModel::load(&mut file, &options).map_err(|error| naming(path, error))?;
+    let algorithm = format!("{:?}", config.algorithm).to_lowercase();
+    let run = TuneRun::new(&model, &tokenizer, &template, config).map_err(|error| error.to_string())?;
+    let _ = events.send(TuningEvent::Loaded);
+
+    let (base_agreement, _) = run.evaluate(None).map_err(|error| error.to_string())?;
+    let base =
+        TuneRecord { iteration: 0, agreement: Some(base_agreement), kl_to_base: Some(0.0), ..TuneRecord::default() };
+    let _ = events.send(TuningEvent::Record(base));
+    let mut stopped = stop.load(Ordering::Relaxed);
+    let adapters = if stopped {
+        Vec::new()
+    } else {
+        let (_, adapters) = run
+            .run(&mut judge, |record| {
+                let _ = events.send(TuningEvent::Record(record.clone()));
+                stopped = stop.load(Ordering::Relaxed);
+                !stopped
+            })
+            .map_err(|error| error.to_string())?;
+        adapters
+    };
+    std::fs::create_dir_all(&out_dir).map_err(|error| format!("creating {}: {error}", out_dir.display()))?;
+    let mut saved = Vec::new();
+    for (index, adapter) in adapters.iter().enumerate() {
+        let name = if adapters.len() == 1 {
+            format!("tuned-{algorithm}.safetensors")
+        } else {
+            format!("tuned-{algorithm}-{index}.safetensors")
+        };
+        let path = out_dir.join(name);
+        adapter.save(&path).map_err(|error| error.to_string())?;
+        saved.push(path);
+    }
+    Ok((stopped, saved))
+}
+
+/// `error`, with `path` in front unless it already names it.
+fn naming(path: &Path, error: impl std::fmt::Display) -> String {
+    let message = error.to_string();
+    let shown = path.display().to_string();
+    if message.contains(&shown) { message } else { format!("{shown}: {message}") }
+}
