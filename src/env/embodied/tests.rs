@@ -392,7 +392,8 @@ fn observations_follow_the_layout_and_episodes_are_deterministic_per_seed() {
     let table = 1 + super::plan::FurnitureKind::Table.index();
     assert_eq!(observation[layout::GOAL_RECEPTACLE + table], 1.0);
     assert_eq!(observation[layout::TASK + 1], 1.0);
-    assert_eq!(observation.iter().filter(|v| **v == 1.0).count() >= 4, true);
+    let ones = observation[layout::HELD..layout::TIME].iter().filter(|v| **v == 1.0).count();
+    assert_eq!((ones, observation[layout::TIME]), (4, 0.0), "four one-hots, no time spent yet");
 }
 
 #[test]
@@ -450,4 +451,25 @@ fn distance_shaping_pays_for_closing_in_only_when_switched_on() {
     let before = env.goal_distance();
     let carry = env.step(Action::MoveForward).reward;
     assert!((carry - 0.25).abs() < 1e-5 && (before - env.goal_distance() - 0.25).abs() < 1e-5, "{carry}");
+}
+
+#[test]
+fn every_object_in_the_apartments_can_be_reached_from_some_free_pose() {
+    for name in ["apartment-1.ron", "apartment-2.ron"] {
+        let plan = apartment(name);
+        let mut world = World::new(Arc::clone(&plan));
+        for seed in 0..40 {
+            world.reset(seed, None);
+            for index in 0..world.objects.len() {
+                let object = world.objects[index];
+                let reachable = (0..21 * 21 * 12).any(|i| {
+                    let x = object.x - 1.0 + (i / 12 % 21) as f32 * 0.1;
+                    let z = object.z - 1.0 + (i / 12 / 21) as f32 * 0.1;
+                    world.pose = Pose { x, z, heading: (i % 12) as u8 };
+                    world.is_free(x, z) && world.is_reachable(index)
+                });
+                assert!(reachable, "{name} seed {seed}: {:?} at ({}, {}) unreachable", object.kind, object.x, object.z);
+            }
+        }
+    }
 }
