@@ -460,3 +460,35 @@ fn tuning_on_the_real_model_stops_when_asked_and_saves_the_adapters() {
     assert_eq!(adapters, &vec![directory.path().join("run").join("tuned-ppo.safetensors")]);
     assert!(adapters[0].is_file());
 }
+
+/// "Use" on tuned adapters rebuilds the LLM teacher with them (a Reset), and the teacher tab
+/// names them; "Use the base teacher" takes them off. The adapters file is not there (the
+/// teacher's worker reports that), so only the settings in force are checked, not advice.
+#[test]
+fn using_tuned_adapters_rebuilds_the_teacher_and_the_teacher_tab_names_them() {
+    use duet::app::control::{Controls, RunFiles};
+    use duet::app::simulation::{TeacherWhenOn, WantedTeacher};
+    use duet::app::tuning::use_adapters;
+    let mut app = app(TeacherKind::Oracle);
+    app.update();
+    assert_eq!(app.world().resource::<TeacherView>().adapters, None, "the oracle has no weights");
+    let choose = |app: &mut App, adapters: Option<&str>| {
+        let world = app.world_mut();
+        let mut files = world.remove_resource::<RunFiles>().expect("run files");
+        let mut controls = world.remove_resource::<Controls>().expect("controls");
+        let mut wanted = world.remove_resource::<WantedTeacher>().expect("wanted teacher");
+        let mut when_on = world.remove_resource::<TeacherWhenOn>().expect("teacher when on");
+        use_adapters(adapters.map(Into::into), &mut files, &mut controls, &mut wanted, &mut when_on);
+        world.insert_resource(files);
+        world.insert_resource(controls);
+        world.insert_resource(wanted);
+        world.insert_resource(when_on);
+    };
+    choose(&mut app, Some("runs/app/tuned-ppo.safetensors"));
+    run_until(&mut app, "the tuned teacher", |world| {
+        world.resource::<TeacherView>().adapters.as_deref() == Some("tuned-ppo.safetensors")
+    });
+    assert_eq!(app.world().resource::<TrainingSnapshot>().teacher, TeacherKind::Llm);
+    choose(&mut app, None);
+    run_until(&mut app, "the base teacher", |world| world.resource::<TeacherView>().adapters.as_deref() == Some("base"));
+}

@@ -31,6 +31,8 @@ pub struct TeacherView {
     pub prompt: Option<String>,
     /// The teacher's top option and where its skill would lead (`None`: no option advice).
     pub followed: Option<FollowedOption>,
+    /// For teachers with a model: which weights advise, "base" or the tuned adapters' file name.
+    pub adapters: Option<String>,
     /// What the focused env's agent has seen this episode, for envs that do not track it
     /// themselves: the skills plan over it as the teachers do.
     seen: Option<(usize, FogOfWar)>,
@@ -76,6 +78,11 @@ impl TeacherView {
         };
         self.advice = teacher.option_advice(env).cloned();
         self.stats = teacher.client_stats();
+        self.adapters = self.stats.as_ref().map(|_| {
+            trainer.config().teacher_settings.adapters.as_deref().map_or("base".to_owned(), |path| {
+                path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned())
+            })
+        });
         let prompt = teacher.prompt().map(|template| template.text());
         if self.prompt.as_deref() != prompt {
             self.prompt = prompt.map(str::to_owned);

@@ -13,8 +13,8 @@ use std::thread::JoinHandle;
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 
-use super::control::RunFiles;
-use super::simulation::LiveTrainer;
+use super::control::{Control, Controls, RunFiles};
+use super::simulation::{LiveTrainer, TeacherWhenOn, WantedTeacher};
 use crate::env::scene::Scene;
 use crate::env::vec_env::VecEnvConfig;
 use crate::feedback::tuning::{AdviceJudge, Algorithm, TuneConfig, TuneRecord, TuneRun};
@@ -190,6 +190,24 @@ fn collect_tuning(mut tuning: ResMut<Tuning>, mut live: ResMut<LiveTrainer>, fil
     } else {
         tuning.job = Some(job);
     }
+}
+
+/// Puts `adapters` (None: the base model) in the live LLM teacher the way a new scene rebuilds
+/// its teacher: the scene's `teacher.adapters`, then a Reset with the LLM teacher on. The run
+/// starts over with a fresh student, so what it learns is the tuned teacher's doing.
+pub fn use_adapters(
+    adapters: Option<PathBuf>,
+    files: &mut RunFiles,
+    controls: &mut Controls,
+    wanted: &mut WantedTeacher,
+    when_on: &mut TeacherWhenOn,
+) {
+    let what = adapters.as_ref().map_or("the base teacher".to_owned(), |path| path.display().to_string());
+    files.scene.teacher.adapters = adapters;
+    wanted.0 = TeacherKind::Llm;
+    when_on.0 = TeacherKind::Llm;
+    controls.request(Control::Reset);
+    controls.tell(format!("restarting with {what}"), false);
 }
 
 /// What the thread needs, gathered on the main thread.

@@ -131,7 +131,6 @@ struct PanelInputs<'w> {
     teacher_view: Res<'w, TeacherView>,
     history: Res<'w, UpdateHistory>,
     fault: Res<'w, TrainingFault>,
-    when_on: Res<'w, TeacherWhenOn>,
     focus: Res<'w, FocusedEnv>,
 }
 
@@ -149,6 +148,7 @@ struct PanelOutputs<'w> {
     race: ResMut<'w, RaceMode>,
     virtual_time: ResMut<'w, Time<Virtual>>,
     tuning: ResMut<'w, Tuning>,
+    when_on: ResMut<'w, TeacherWhenOn>,
 }
 
 fn draw_panel(
@@ -212,7 +212,15 @@ fn draw_panel(
                     &inputs.snapshot,
                 )
             }
-            Tab::Tuning => tuning::show(ui, &mut outputs.tuning),
+            Tab::Tuning => {
+                let teacher = tuning::LiveTeacher {
+                    files: &mut outputs.files,
+                    controls: &mut outputs.controls,
+                    wanted: &mut outputs.wanted,
+                    when_on: &mut outputs.when_on,
+                };
+                tuning::show(ui, &mut outputs.tuning, teacher)
+            }
         });
     });
     Ok(())
@@ -242,9 +250,9 @@ fn transport_bar(ui: &mut egui::Ui, inputs: &PanelInputs, outputs: &mut PanelOut
     });
     ui.horizontal(|ui| {
         let mut teacher_on = outputs.wanted.0 != crate::training::TeacherKind::None;
-        let label = format!("teacher: {}", inputs.when_on.0.name());
+        let label = format!("teacher: {}", outputs.when_on.0.name());
         if ui.checkbox(&mut teacher_on, label).on_hover_text("T").changed() {
-            outputs.wanted.toggle(*inputs.when_on);
+            outputs.wanted.toggle(*outputs.when_on);
         }
         if outputs.wanted.0 != inputs.snapshot.teacher {
             ui.label(egui::RichText::new("(switches at the next step)").color(egui_color(theme::TEXT_DIM)));

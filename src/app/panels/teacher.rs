@@ -68,9 +68,10 @@ pub fn show(ui: &mut egui::Ui, view: &TeacherView, snapshot: &TrainingSnapshot) 
                 AdviceOrigin::Cache => "from the cache",
                 AdviceOrigin::Fresh => "computed fresh",
             };
+            let weights = view.adapters.as_ref().map_or(String::new(), |adapters| format!(", adapters: {adapters}"));
             ui.label(
                 egui::RichText::new(format!(
-                    "{origin}, {:.1} ms, prompt version {}",
+                    "{origin}, {:.1} ms, prompt version {}{weights}",
                     advice.latency.as_secs_f64() * 1e3,
                     advice.prompt_version
                 ))
@@ -98,6 +99,7 @@ pub fn show(ui: &mut egui::Ui, view: &TeacherView, snapshot: &TrainingSnapshot) 
         match &view.stats {
             Some(stats) => {
                 row("model", stats.model_name.clone());
+                row("adapters", view.adapters.clone().unwrap_or_else(|| "base".to_owned()));
                 row("prompt version", stats.prompt_version.to_string());
                 row("workers", stats.workers.to_string());
                 row("queue depth", stats.queue_depth.to_string());

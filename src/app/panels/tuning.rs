@@ -4,9 +4,20 @@
 use bevy_egui::egui;
 use egui_plot::{Line, Plot, PlotPoints, Points};
 
+use super::super::control::{Controls, RunFiles};
+use super::super::simulation::{TeacherWhenOn, WantedTeacher};
 use super::super::theme::{self, egui_color};
-use super::super::tuning::{Tuning, TuningStatus};
+use super::super::tuning::{Tuning, TuningStatus, use_adapters};
 use crate::feedback::tuning::{Algorithm, TuneRecord};
+
+/// What "Use" changes to put tuned adapters in the live teacher: the scene's teacher settings,
+/// then a Reset (the way a new scene rebuilds the teacher), with the LLM teacher on.
+pub struct LiveTeacher<'a> {
+    pub files: &'a mut RunFiles,
+    pub controls: &'a mut Controls,
+    pub wanted: &'a mut WantedTeacher,
+    pub when_on: &'a mut TeacherWhenOn,
+}
 
 /// The curves shown, each with how to read it off a record (None: not measured that iteration;
 /// iteration 0, the base teacher, has no reward: it is not sampled).
@@ -18,7 +29,7 @@ fn curves() -> [(&'static str, fn(&TuneRecord) -> Option<f32>, egui::Color32); 3
     ]
 }
 
-pub fn show(ui: &mut egui::Ui, tuning: &mut Tuning) {
+pub fn show(ui: &mut egui::Ui, tuning: &mut Tuning, teacher: LiveTeacher) {
     let dim = egui_color(theme::TEXT_DIM);
     ui.label(
         egui::RichText::new(
@@ -60,6 +71,7 @@ pub fn show(ui: &mut egui::Ui, tuning: &mut Tuning) {
         }
     });
     status_line(ui, tuning);
+    adapters_choice(ui, tuning, teacher);
     ui.add_space(4.0);
     if tuning.records.is_empty() {
         ui.label(egui::RichText::new("Curves appear from iteration 0 (the base teacher) on.").color(dim));
@@ -131,4 +143,36 @@ fn status_line(ui: &mut egui::Ui, tuning: &Tuning) {
     };
     let text = if tuning.stopping { format!("{text} (stopping after it)") } else { text };
     ui.label(egui::RichText::new(text).strong());
+}
+
+/// A button per saved adapters file to run the live teacher with it, and one back to the base.
+/// The teacher is rebuilt as a new scene rebuilds it, so the run starts over with a fresh
+/// student: what the student then learns is the tuned teacher's doing.
+fn adapters_choice(ui: &mut egui::Ui, tuning: &Tuning, teacher: LiveTeacher) {
+    let in_force = teacher.files.scene.teacher.adapters.clone();
+    let mut chosen = None;
+    if let TuningStatus::Finished { adapters, .. } = &tuning.status {
+        for path in adapters {
+            let name =
+                path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let using = in_force.as_deref() == Some(path.as_path());
+            let button = egui::Button::new(format!("Use {name}"));
+            if ui
+                .add_enabled(!using, button)
+                .on_hover_text("the LLM teacher with these adapters; the run starts over with a fresh student")
+                .clicked()
+            {
+                chosen = Some(Some(path.clone()));
+            }
+        }
+    }
+    if let Some(path) = &in_force {
+        ui.label(format!("the teacher runs with {}", path.display()));
+        if ui.button("Use the base teacher").on_hover_text("no adapters; the run starts over").clicked() {
+            chosen = Some(None);
+        }
+    }
+    if let Some(adapters) = chosen {
+        use_adapters(adapters, teacher.files, teacher.controls, teacher.wanted, teacher.when_on);
+    }
 }
