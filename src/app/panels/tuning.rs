@@ -21,11 +21,12 @@ pub struct LiveTeacher<'a> {
 
 /// The curves shown, each with how to read it off a record (None: not measured that iteration;
 /// iteration 0, the base teacher, has no reward: it is not sampled).
-fn curves() -> [(&'static str, fn(&TuneRecord) -> Option<f32>, egui::Color32); 3] {
+/// The last number is the least top of the y axis, so a flat start still shows a scale.
+fn curves() -> [(&'static str, fn(&TuneRecord) -> Option<f32>, egui::Color32, f64); 3] {
     [
-        ("task reward", |record| (record.iteration > 0).then_some(record.task_reward), egui_color(theme::SUCCESS)),
-        ("agreement with the oracle", |record| record.agreement, egui_color(theme::ACCENT)),
-        ("KL to the base", |record| record.kl_to_base, egui_color(theme::WARNING)),
+        ("task reward", |record| (record.iteration > 0).then_some(record.task_reward), egui_color(theme::SUCCESS), 1.0),
+        ("agreement with the oracle", |record| record.agreement, egui_color(theme::ACCENT), 1.0),
+        ("KL to the base", |record| record.kl_to_base, egui_color(theme::WARNING), 0.1),
     ]
 }
 
@@ -78,7 +79,7 @@ pub fn show(ui: &mut egui::Ui, tuning: &mut Tuning, teacher: LiveTeacher) {
         return;
     }
     let last_iteration = tuning.records.last().map_or(1, |record| record.iteration).max(1) as f64;
-    for (label, value, color) in curves() {
+    for (label, value, color, least_top) in curves() {
         let points: Vec<[f64; 2]> = tuning
             .records
             .iter()
@@ -96,6 +97,7 @@ pub fn show(ui: &mut egui::Ui, tuning: &mut Tuning, teacher: LiveTeacher) {
             .include_x(0.0)
             .include_x(last_iteration)
             .include_y(0.0)
+            .include_y(least_top)
             .y_axis_min_width(36.0)
             .label_formatter(|position| match position {
                 egui_plot::HoverPosition::NearDataPoint { position, .. } => {
@@ -124,6 +126,7 @@ fn status_line(ui: &mut egui::Ui, tuning: &Tuning) {
         TuningStatus::WaitingForStudent => "waiting for the PPO update to copy the student".to_owned(),
         TuningStatus::LoadingModel => "loading the model".to_owned(),
         TuningStatus::EvaluatingBase => "evaluating the base teacher (iteration 0)".to_owned(),
+        TuningStatus::Running { iteration, of } if iteration >= of => "saving the adapters".to_owned(),
         TuningStatus::Running { iteration, of } => format!("iteration {} of {of} under way", iteration + 1),
         TuningStatus::Finished { iterations, stopped, adapters } => {
             let how = if *stopped { "stopped" } else { "finished" };
