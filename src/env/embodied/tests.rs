@@ -9,7 +9,7 @@ use super::task::{EmbodiedEnv, Task, layout, measure_steps_per_second};
 use super::world::{AGENT_RADIUS, Action, Hit, Object, ObjectPlace, Outcome, Pose, SemanticClass, World};
 
 fn apartment(name: &str) -> Arc<FloorPlan> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/floorplans").join(name);
     Arc::new(FloorPlan::load(&path).unwrap_or_else(|err| panic!("{err}")))
 }
 
