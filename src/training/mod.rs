@@ -119,6 +119,14 @@ impl TrainerConfig {
             teacher_settings: scene.teacher.clone(),
         })
     }
+
+    /// `num_envs` envs of the run's level, step limit and observation, seeded by `seed`.
+    pub fn env_config(&self, num_envs: usize, seed: u64) -> VecEnvConfig {
+        let mut env_config = VecEnvConfig::new(self.level.clone(), num_envs, seed);
+        env_config.max_steps = self.max_steps;
+        env_config.observation = self.observation;
+        env_config
+    }
 }
 
 /// Why training could not start or go on.
@@ -285,10 +293,7 @@ impl Trainer {
     /// A fresh run whose LLM teacher, if any, loads as `loading` says.
     pub fn with_teacher_loading(config: TrainerConfig, loading: TeacherLoading) -> Result<Trainer, TrainingError> {
         config.level.validate().map_err(|err| TrainingError::Config(format!("impossible level {err}")))?;
-        let mut env_config = VecEnvConfig::new(config.level.clone(), config.num_envs, config.seed);
-        env_config.max_steps = config.max_steps;
-        env_config.observation = config.observation;
-        let env = VecEnv::new(env_config);
+        let env = VecEnv::new(config.env_config(config.num_envs, config.seed));
         let layout = ObservationLayout::for_env(config.observation, env.world(0));
         let student = Student::new(layout, config.student.clone(), config.seed ^ STUDENT_SEED_SALT)?;
         let mut teacher = match loading {
@@ -648,10 +653,7 @@ impl Trainer {
     /// Plays `episodes` episodes with the current student in fresh envs seeded by `seed`
     /// (sampling its actions, or taking the most likely with `greedy`), without learning.
     pub fn evaluate(&mut self, episodes: usize, greedy: bool, seed: u64) -> Result<EvaluationSummary, TrainingError> {
-        let mut env_config = VecEnvConfig::new(self.config.level.clone(), self.config.num_envs, seed);
-        env_config.max_steps = self.config.max_steps;
-        env_config.observation = self.config.observation;
-        let mut env = VecEnv::new(env_config);
+        let mut env = VecEnv::new(self.config.env_config(self.config.num_envs, seed));
         let mut finished = Vec::with_capacity(episodes);
         let mut actions = Vec::with_capacity(env.num_envs());
         while finished.len() < episodes {
@@ -679,10 +681,7 @@ impl Trainer {
         if self.config.teacher == TeacherKind::None {
             return Err(TrainingError::Config("the run has no teacher to evaluate".into()));
         }
-        let mut env_config = VecEnvConfig::new(self.config.level.clone(), self.config.num_envs, seed);
-        env_config.max_steps = self.config.max_steps;
-        env_config.observation = self.config.observation;
-        let mut env = VecEnv::new(env_config);
+        let mut env = VecEnv::new(self.config.env_config(self.config.num_envs, seed));
         // The teacher's own success needs its advice at every step: an LLM teacher is loaded
         // first and waited for on each new situation.
         let settings = TeacherSpec { wait_for_advice: true, ..self.config.teacher_settings.clone() };
@@ -919,7 +918,8 @@ mod tests {
         TrainerConfig { level: Level::Empty { size: 5 }, ..config(teacher, EncoderKind::Mlp) }
     }
 
-    const TO_THE_GOAL: [Action; 5] = [Action::Forward, Action::Forward, Action::Right, Action::Forward, Action::Forward];
+    const TO_THE_GOAL: [Action; 5] =
+        [Action::Forward, Action::Forward, Action::Right, Action::Forward, Action::Forward];
 
     #[test]
     fn manual_control_drives_the_real_env_and_stays_out_of_the_loss() {
