@@ -16,16 +16,11 @@ use crossbeam_channel::{Receiver, Sender};
 use super::control::{Control, Controls, RunFiles};
 use super::simulation::{LiveTrainer, TeacherWhenOn, WantedTeacher};
 use crate::env::scene::Scene;
-use crate::env::vec_env::VecEnvConfig;
-use crate::feedback::tuning::{AdviceJudge, Algorithm, TuneConfig, TuneRecord, TuneRun};
-use crate::teacher::advice::LlmAdvisorSettings;
-use crate::teacher::llm::{GgufFile, GgufTokenizer, LanguageModel, ModelOptions};
-use crate::teacher::model_path::require_model_file;
-use crate::teacher::prompt::{PromptTemplate, prompts_dir};
+use crate::feedback::tuning::{
+    AdviceJudge, Algorithm, DEFAULT_OPTION_STEPS, TuneConfig, TuneRecord, TuneRun, TuningTeacher, save_adapters,
+};
 use crate::training::{TeacherKind, TrainerConfig};
 
-/// Most primitive steps one advised option may take before the student takes over (as `duet tune`).
-const OPTION_STEPS: usize = 64;
 /// Situations sampled from the level (`duet tune`'s default).
 const SITUATIONS: usize = 16;
 
@@ -229,10 +224,8 @@ fn spawn_job(
         return Err("iterations and batch must be at least 1".to_owned());
     }
     let trainer_config = TrainerConfig::from_scene(scene, TeacherKind::None).map_err(|error| error.to_string())?;
-    let mut env_config = VecEnvConfig::new(trainer_config.level.clone(), 1, scene.seed);
-    env_config.max_steps = trainer_config.max_steps;
-    env_config.observation = trainer_config.observation;
-    let judge = AdviceJudge::new(trainer.student(), env_config, OPTION_STEPS, scene.seed)
+    let env_config = trainer_config.env_config(1, scene.seed);
+    let judge = AdviceJudge::new(trainer.student(), env_config, DEFAULT_OPTION_STEPS, scene.seed)
         .map_err(|error| format!("copying the student: {error}"))?;
     let config = TuneConfig {
         iterations: tuning.iterations,
@@ -268,23 +261,14 @@ fn tune_in_background(
     stop: &AtomicBool,
 ) -> Result<(bool, Vec<PathBuf>), String> {
     let TuningSetup { scene, config, mut judge, out_dir } = setup;
-    // The prompt first: a bad template should not wait for the model to load.
-    let template = PromptTemplate::load(prompts_dir().join("grid-tune.txt")).map_err(|error| error.to_string())?;
     // The base model, whatever adapters the live teacher runs with.
-    let settings = LlmAdvisorSettings::from_spec(&scene.teacher).map_err(|error| error.to_string())?;
-    require_model_file(&settings.model_path).map_err(|error| error.to_string())?;
-    let path = &settings.model_path;
-    let mut file = GgufFile::open(path).map_err(|error| naming(path, error))?;
-    let tokenizer = GgufTokenizer::from_gguf(&file).map_err(|error| naming(path, error))?;
-    let options = ModelOptions { threads: 1, weights: settings.weights };
-    let model = LanguageModel::load(&mut file, &options).map_err(|error| naming(path, error))?;
-    let algorithm = format!("{:?}", config.algorithm).to_lowercase();
+    let TuningTeacher { model, tokenizer, template } =
+        TuningTeacher::load(&scene.teacher, None).map_err(|error| error.to_string())?;
+    let algorithm = config.algorithm.name();
     let run = TuneRun::new(&model, &tokenizer, &template, config).map_err(|error| error.to_string())?;
     let _ = events.send(TuningEvent::Loaded);
 
-    let (base_agreement, _) = run.evaluate(None).map_err(|error| error.to_string())?;
-    let base =
-        TuneRecord { iteration: 0, agreement: Some(base_agreement), kl_to_base: Some(0.0), ..TuneRecord::default() };
+    let base = run.base_record().map_err(|error| error.to_string())?;
     let _ = events.send(TuningEvent::Record(base));
     let mut stopped = stop.load(Ordering::Relaxed);
     let adapters = if stopped {
@@ -300,23 +284,6 @@ fn tune_in_background(
         adapters
     };
     std::fs::create_dir_all(&out_dir).map_err(|error| format!("creating {}: {error}", out_dir.display()))?;
-    let mut saved = Vec::new();
-    for (index, adapter) in adapters.iter().enumerate() {
-        let name = if adapters.len() == 1 {
-            format!("tuned-{algorithm}.safetensors")
-        } else {
-            format!("tuned-{algorithm}-{index}.safetensors")
-        };
-        let path = out_dir.join(name);
-        adapter.save(&path).map_err(|error| error.to_string())?;
-        saved.push(path);
-    }
+    let saved = save_adapters(&adapters, &out_dir, &format!("tuned-{algorithm}")).map_err(|error| error.to_string())?;
     Ok((stopped, saved))
-}
-
-/// `error`, with `path` in front unless it already names it.
-fn naming(path: &Path, error: impl std::fmt::Display) -> String {
-    let message = error.to_string();
-    let shown = path.display().to_string();
-    if message.contains(&shown) { message } else { format!("{shown}: {message}") }
 }

@@ -8,18 +8,13 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::env::scene::Scene;
-use crate::env::vec_env::{VecEnv, VecEnvConfig};
-use crate::feedback::tuning::{AdviceJudge, Algorithm, TuneConfig, TuneRecord, TuneRun};
+use crate::env::vec_env::VecEnv;
+use crate::feedback::tuning::{
+    AdviceJudge, Algorithm, DEFAULT_OPTION_STEPS, TuneConfig, TuneRun, TuningTeacher, save_adapters,
+};
 use crate::student::{ObservationLayout, Student};
-use crate::teacher::advice::LlmAdvisorSettings;
-use crate::teacher::llm::{GgufFile, GgufTokenizer, LanguageModel, ModelOptions};
-use crate::teacher::model_path::require_model_file;
-use crate::teacher::prompt::{PromptTemplate, prompts_dir};
 use crate::training::checkpoint::{read_checkpoint_summary, write_file_atomically};
 use crate::training::{TeacherKind, Trainer, TrainerConfig};
-
-/// Most primitive steps one advised option may take before the student takes over.
-const OPTION_STEPS: usize = 64;
 
 /// `duet tune`'s arguments.
 #[derive(Clone, Debug)]
@@ -48,9 +43,7 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
     let level = trainer_config.level.clone();
 
     // The judge: the student of `--student RUN` (same level), or a fresh one.
-    let mut env_config = VecEnvConfig::new(level.clone(), 1, scene.seed);
-    env_config.max_steps = trainer_config.max_steps;
-    env_config.observation = trainer_config.observation;
+    let env_config = trainer_config.env_config(1, scene.seed);
     let trained;
     let fresh;
     let student: &Student = match &args.student {
@@ -80,16 +73,9 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
             &fresh
         }
     };
-    let mut judge = AdviceJudge::new(student, env_config, OPTION_STEPS, scene.seed)?;
+    let mut judge = AdviceJudge::new(student, env_config, DEFAULT_OPTION_STEPS, scene.seed)?;
 
-    // The prompt first: a bad template should not wait for the model to load.
-    let prompt_path = args.prompt.clone().unwrap_or_else(|| prompts_dir().join("grid-tune.txt"));
-    let template = PromptTemplate::load(&prompt_path)?;
-    let settings = LlmAdvisorSettings::from_spec(&scene.teacher).map_err(|error| anyhow::anyhow!("{error}"))?;
-    require_model_file(&settings.model_path)?;
-    let mut file = GgufFile::open(&settings.model_path)?;
-    let tokenizer = GgufTokenizer::from_gguf(&file)?;
-    let model = LanguageModel::load(&mut file, &ModelOptions { threads: 1, weights: settings.weights })?;
+    let TuningTeacher { model, tokenizer, template } = TuningTeacher::load(&scene.teacher, args.prompt.as_deref())?;
 
     let config = TuneConfig {
         iterations: args.iterations,
@@ -101,7 +87,7 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
         ..TuneConfig::new(level, args.algorithm)
     };
     let run = TuneRun::new(&model, &tokenizer, &template, config)?;
-    let algorithm_name = format!("{:?}", args.algorithm).to_lowercase();
+    let algorithm_name = args.algorithm.name();
     let out = args.out.clone().unwrap_or_else(|| {
         let stem = args.scene.file_stem().map_or("scene".into(), |stem| stem.to_string_lossy().into_owned());
         PathBuf::from("runs").join(format!("tune-{stem}-{algorithm_name}"))
@@ -110,9 +96,8 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
     let metrics_path = out.join("metrics.jsonl");
 
     // Iteration 0: the base teacher, for comparison.
-    let (base_agreement, _) = run.evaluate(None)?;
-    let base =
-        TuneRecord { iteration: 0, agreement: Some(base_agreement), kl_to_base: Some(0.0), ..TuneRecord::default() };
+    let base = run.base_record()?;
+    let base_agreement = base.agreement.unwrap_or(0.0);
     let mut lines = vec![serde_json::to_string(&base)?];
     write_file_atomically(&metrics_path, format!("{}\n", lines.join("\n")).as_bytes())?;
 
@@ -143,17 +128,8 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
     if let Some(error) = write_error {
         return Err(error);
     }
-    let mut saved = Vec::new();
-    for (index, adapter) in adapters.iter().enumerate() {
-        let name = if adapters.len() == 1 {
-            "adapters.safetensors".to_string()
-        } else {
-            format!("adapters-{index}.safetensors")
-        };
-        let path = out.join(name);
-        adapter.save(&path)?;
-        saved.push(path.display().to_string());
-    }
+    let saved: Vec<String> =
+        save_adapters(&adapters, &out, "adapters")?.iter().map(|path| path.display().to_string()).collect();
     let last = records.last().cloned().unwrap_or_default();
     let summary = serde_json::json!({
         "tune": algorithm_name,

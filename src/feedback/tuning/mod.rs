@@ -6,6 +6,7 @@ pub mod cory;
 pub mod policy;
 pub mod ppo;
 pub mod run;
+pub mod setup;
 pub mod task;
 
 pub use archer::{Archer, ArcherSettings, ArcherStats, Transition, advantage, q_targets};
@@ -13,7 +14,8 @@ pub use cory::{Cory, CoryQuery, CoryStats, CoryTurn, ROLE_EXCHANGE_PERIOD};
 pub use policy::{OptionPolicy, OptionScores};
 pub use ppo::{PpoSettings, PpoStats, Rollout, TokenPpo, generalized_advantages};
 pub use run::{Algorithm, TuneConfig, TuneError, TuneRecord, TuneRun};
-pub use task::{AdviceJudge, Followed, Judgement};
+pub use setup::{TUNING_PROMPT, TuningTeacher, save_adapters};
+pub use task::{AdviceJudge, DEFAULT_OPTION_STEPS, Followed, Judgement};
 
 #[cfg(test)]
 mod tests;

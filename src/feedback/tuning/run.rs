@@ -27,16 +27,25 @@ pub enum Algorithm {
     Archer,
 }
 
+impl Algorithm {
+    /// The name `--algo` takes ("ppo", "cory", "archer").
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Ppo => "ppo",
+            Algorithm::Cory => "cory",
+            Algorithm::Archer => "archer",
+        }
+    }
+}
+
 impl std::str::FromStr for Algorithm {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, String> {
-        match name {
-            "ppo" => Ok(Algorithm::Ppo),
-            "cory" => Ok(Algorithm::Cory),
-            "archer" => Ok(Algorithm::Archer),
-            other => Err(format!("unknown tuning algorithm {other:?} (ppo, cory or archer)")),
-        }
+        [Algorithm::Ppo, Algorithm::Cory, Algorithm::Archer]
+            .into_iter()
+            .find(|algorithm| algorithm.name() == name)
+            .ok_or_else(|| format!("unknown tuning algorithm {name:?} (ppo, cory or archer)"))
     }
 }
 

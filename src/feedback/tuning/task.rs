@@ -12,6 +12,9 @@ use crate::skills::{SkillStep, TeacherOption, skill_action};
 use crate::student::{Student, StudentError};
 use crate::teacher::situations::Situation;
 
+/// Most primitive steps one advised option may take before the student takes over.
+pub const DEFAULT_OPTION_STEPS: usize = 64;
+
 /// What following one advice led to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Judgement {
