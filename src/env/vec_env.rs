@@ -230,16 +230,7 @@ impl VecEnv {
                 }
             }
         }
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            let outcome = slot.last_outcome;
-            self.rewards[i] = outcome.reward;
-            self.terminated[i] = outcome.terminated;
-            self.truncated[i] = outcome.truncated;
-            if let Some(mut episode) = slot.ended.take() {
-                episode.env = i;
-                self.finished.push(episode);
-            }
-        }
+        self.collect_outcomes(None);
         self.total_steps += self.slots.len() as u64;
     }
 
@@ -253,13 +244,24 @@ impl VecEnv {
         for (i, ((slot, obs), &action)) in
             self.slots.iter_mut().zip(self.observations.chunks_mut(len)).zip(actions).enumerate()
         {
-            if i == waiting {
+            if i != waiting {
+                step_slot(slot, action, &self.config, obs);
+            }
+        }
+        self.collect_outcomes(Some(waiting));
+        self.total_steps += self.slots.len().saturating_sub(1) as u64;
+    }
+
+    /// Reads each env's last step into the reward and flag columns and gathers ended episodes;
+    /// the `waiting` env, which did not step, reads 0 and false.
+    fn collect_outcomes(&mut self, waiting: Option<usize>) {
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if Some(i) == waiting {
                 self.rewards[i] = 0.0;
                 self.terminated[i] = false;
                 self.truncated[i] = false;
                 continue;
             }
-            step_slot(slot, action, &self.config, obs);
             let outcome = slot.last_outcome;
             self.rewards[i] = outcome.reward;
             self.terminated[i] = outcome.terminated;
@@ -269,7 +271,6 @@ impl VecEnv {
                 self.finished.push(episode);
             }
         }
-        self.total_steps += self.slots.len().saturating_sub(1) as u64;
     }
 
     fn write_all_observations(&mut self) {
