@@ -396,7 +396,8 @@ mod tests {
         let record = dir.path().join(CHECKPOINT_FILE);
         let text = std::fs::read_to_string(&record).expect("record");
         assert!(text.contains("lambda_override: None"), "{text}");
-        let older: String = text.lines().filter(|line| !line.contains("lambda_override")).collect::<Vec<_>>().join("\n");
+        let older: String =
+            text.lines().filter(|line| !line.contains("lambda_override")).collect::<Vec<_>>().join("\n");
         std::fs::write(&record, older).expect("write");
         let resumed = Trainer::resume(config(), dir.path()).expect("an older record");
         assert_eq!(resumed.lambda_override(), None);
