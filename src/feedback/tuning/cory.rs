@@ -96,11 +96,13 @@ impl Cory {
         let mut observer_batch: Vec<(&OptionPolicy, Rollout)> = Vec::with_capacity(queries.len());
         let mut turns = Vec::with_capacity(queries.len());
         for (index, query) in queries.iter().enumerate() {
-            let pioneer_option = self.agents[pioneer].sample(&query.pioneer, rng)?;
+            let pioneer_sampled = self.agents[pioneer].sample(&query.pioneer, rng)?;
+            let pioneer_option = pioneer_sampled.option;
             let observer_policy = query.observers.get(pioneer_option).ok_or_else(|| {
                 ModelError::Unsupported(format!("query {index} has no observer prompt for option {pioneer_option}"))
             })?;
-            let observer_option = self.agents[observer].sample(observer_policy, rng)?;
+            let observer_sampled = self.agents[observer].sample(observer_policy, rng)?;
+            let observer_option = observer_sampled.option;
             let turn = CoryTurn {
                 pioneer_option,
                 observer_option,
@@ -108,9 +110,10 @@ impl Cory {
                 observer_reward: reward(index, observer_option),
             };
             let shared = turn.pioneer_reward + turn.observer_reward;
-            pioneer_batch.push((&query.pioneer, self.agents[pioneer].rollout(&query.pioneer, pioneer_option, shared)?));
+            pioneer_batch
+                .push((&query.pioneer, self.agents[pioneer].rollout(&query.pioneer, pioneer_sampled, shared)?));
             observer_batch
-                .push((observer_policy, self.agents[observer].rollout(observer_policy, observer_option, shared)?));
+                .push((observer_policy, self.agents[observer].rollout(observer_policy, observer_sampled, shared)?));
             turns.push(turn);
         }
         let pioneer_stats = self.agents[pioneer].update(&pioneer_batch)?;

@@ -12,7 +12,7 @@ pub mod task;
 pub use archer::{Archer, ArcherSettings, ArcherStats, Transition, advantage, q_targets};
 pub use cory::{Cory, CoryQuery, CoryStats, CoryTurn, ROLE_EXCHANGE_PERIOD};
 pub use policy::{OptionPolicy, OptionScores};
-pub use ppo::{PpoSettings, PpoStats, Rollout, TokenPpo, generalized_advantages};
+pub use ppo::{PpoSettings, PpoStats, Rollout, Sampled, TokenPpo, generalized_advantages};
 pub use run::{Algorithm, TuneConfig, TuneError, TuneRecord, TuneRun};
 pub use setup::{TUNING_PROMPT, TuningTeacher, save_adapters};
 pub use task::{AdviceJudge, DEFAULT_OPTION_STEPS, Followed, Judgement};

@@ -101,25 +101,45 @@ impl<'m> OptionPolicy<'m> {
 
     /// Each option's probability under constrained decoding (no backward graph kept).
     pub fn probabilities(&self, adapters: Option<&LoraAdapters>) -> Result<Vec<f32>, ModelError> {
-        (0..self.options.len())
-            .map(|option| {
-                let total = self.score(option, adapters)?.log_probs.detach().sum_all()?.to_scalar::<f32>()?;
-                Ok(total.exp())
-            })
-            .collect()
+        Ok(self.scored(adapters)?.0)
+    }
+
+    /// Each option's probability and its scores, detached.
+    fn scored(&self, adapters: Option<&LoraAdapters>) -> Result<(Vec<f32>, Vec<OptionScores>), ModelError> {
+        let mut probabilities = Vec::with_capacity(self.options.len());
+        let mut scores = Vec::with_capacity(self.options.len());
+        for option in 0..self.options.len() {
+            let OptionScores { log_probs, hidden } = self.score(option, adapters)?;
+            let log_probs = log_probs.detach();
+            probabilities.push(log_probs.sum_all()?.to_scalar::<f32>()?.exp());
+            scores.push(OptionScores { log_probs, hidden: hidden.detach() });
+        }
+        Ok((probabilities, scores))
     }
 
     /// An option drawn from [`OptionPolicy::probabilities`].
     pub fn sample(&self, adapters: Option<&LoraAdapters>, rng: &mut impl Rng) -> Result<usize, ModelError> {
-        let probabilities = self.probabilities(adapters)?;
+        Ok(self.sample_scored(adapters, rng)?.0)
+    }
+
+    /// [`OptionPolicy::sample`] with the drawn option's scores (detached), which sampling
+    /// computed anyway: what freezing a rollout needs without scoring the option again.
+    pub fn sample_scored(
+        &self,
+        adapters: Option<&LoraAdapters>,
+        rng: &mut impl Rng,
+    ) -> Result<(usize, OptionScores), ModelError> {
+        let (probabilities, mut scores) = self.scored(adapters)?;
         let total: f32 = probabilities.iter().sum();
         let mut draw = rng.random::<f32>() * total;
+        let mut chosen = probabilities.len() - 1;
         for (option, probability) in probabilities.iter().enumerate() {
             if draw < *probability {
-                return Ok(option);
+                chosen = option;
+                break;
             }
             draw -= probability;
         }
-        Ok(probabilities.len() - 1)
+        Ok((chosen, scores.swap_remove(chosen)))
     }
 }

@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::Rng;
 
-use super::policy::OptionPolicy;
+use super::policy::{OptionPolicy, OptionScores};
 use crate::teacher::llm::{LoraAdapters, LoraConfig, ModelError, ModelSpec};
 
 /// Fewest utterances in a batch for its advantages to be whitened.
@@ -45,6 +45,13 @@ impl Default for PpoSettings {
             gae_lambda: 0.95,
         }
     }
+}
+
+/// An utterance drawn under the current adapters, with its scores from the drawing (detached).
+#[derive(Debug)]
+pub struct Sampled {
+    pub option: usize,
+    scores: OptionScores,
 }
 
 /// One sampled utterance and what it led to, with the quantities PPO freezes at sampling time.
@@ -156,21 +163,24 @@ impl TokenPpo {
         rng: &mut impl Rng,
         reward: impl FnOnce(usize) -> f32,
     ) -> Result<Rollout, ModelError> {
-        let option = self.sample(policy, rng)?;
-        self.rollout(policy, option, reward(option))
+        let sampled = self.sample(policy, rng)?;
+        let task_reward = reward(sampled.option);
+        self.rollout(policy, sampled, task_reward)
     }
 
     /// An utterance drawn from `policy` under the current adapters.
-    pub fn sample(&self, policy: &OptionPolicy, rng: &mut impl Rng) -> Result<usize, ModelError> {
-        policy.sample(Some(&self.adapters), rng)
+    pub fn sample(&self, policy: &OptionPolicy, rng: &mut impl Rng) -> Result<Sampled, ModelError> {
+        let (option, scores) = policy.sample_scored(Some(&self.adapters), rng)?;
+        Ok(Sampled { option, scores })
     }
 
-    /// The rollout of utterance `option` of `policy`, which earned `task_reward`: per-token
-    /// log-probs now and under the base, values, KL-penalised rewards, advantages, returns.
-    pub fn rollout(&self, policy: &OptionPolicy, option: usize, task_reward: f32) -> Result<Rollout, ModelError> {
-        let scores = policy.score(option, Some(&self.adapters))?;
-        let old_log_probs: Vec<f32> = scores.log_probs.detach().to_vec1()?;
-        let values: Vec<f32> = self.value_head.values(&scores.hidden.detach())?.to_vec1()?;
+    /// The rollout of the `sampled` utterance of `policy`, which earned `task_reward`: per-token
+    /// log-probs now (from the sampling) and under the base, values, KL-penalised rewards,
+    /// advantages, returns.
+    pub fn rollout(&self, policy: &OptionPolicy, sampled: Sampled, task_reward: f32) -> Result<Rollout, ModelError> {
+        let Sampled { option, scores } = sampled;
+        let old_log_probs: Vec<f32> = scores.log_probs.to_vec1()?;
+        let values: Vec<f32> = self.value_head.values(&scores.hidden)?.to_vec1()?;
         let base_log_probs: Vec<f32> = policy.score(option, None)?.log_probs.detach().to_vec1()?;
         let beta = self.settings.kl_coefficient as f32;
         let mut rewards: Vec<f32> =

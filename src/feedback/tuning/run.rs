@@ -272,10 +272,11 @@ impl<'m> TuneRun<'m> {
                     let mut batch: Vec<(&OptionPolicy, Rollout)> = Vec::with_capacity(policies.len());
                     let mut successes = 0usize;
                     for (query, policy) in &policies {
-                        let option = ppo.sample(policy, &mut rng)?;
-                        let judgement = judge.judge(&query.situation, query.situation.state.request.options[option])?;
+                        let sampled = ppo.sample(policy, &mut rng)?;
+                        let option = query.situation.state.request.options[sampled.option];
+                        let judgement = judge.judge(&query.situation, option)?;
                         successes += usize::from(judgement.success);
-                        batch.push((policy, ppo.rollout(policy, option, judgement.reward)?));
+                        batch.push((policy, ppo.rollout(policy, sampled, judgement.reward)?));
                     }
                     let stats = ppo.update(&batch)?;
                     let (agreement, kl_to_base) = self.evaluate_at(iteration, ppo.adapters())?;
