@@ -48,7 +48,7 @@ pub fn env_throughput(config: VecEnvConfig, steps: u64) -> EnvBenchResult {
     EnvBenchResult {
         bench: "env",
         implementation: "duet",
-        level: config.level.name(),
+        level: config.env.name(),
         num_envs: n,
         steps: env.total_steps(),
         seconds,

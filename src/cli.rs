@@ -52,21 +52,19 @@ pub fn conformance(files: &[PathBuf], max_report: usize) -> anyhow::Result<ExitC
     Ok(if summary.failed == 0 && unreadable == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// `duet bench env`: random-action throughput of a scene's grid envs, as one JSON line.
+/// `duet bench env`: random-action throughput of a scene's envs (grid or embodied), as one JSON line.
 pub fn bench_env(scene_path: &Path, steps: u64, threads: usize, num_envs: Option<usize>) -> anyhow::Result<ExitCode> {
     let scene = Scene::load(scene_path)?;
-    let Some(grid) = scene.grid() else {
-        bail!("{}: bench env needs a grid scene", scene_path.display());
-    };
+    let kind = scene.env_kind().map_err(|error| anyhow::anyhow!("{}: {error}", scene_path.display()))?;
     if threads == 0 || threads > 256 {
         bail!("--threads must be between 1 and 256 (got {threads})");
     }
-    let num_envs = num_envs.unwrap_or(grid.num_envs);
+    let num_envs = num_envs.unwrap_or(scene.env.num_envs());
     if num_envs == 0 || num_envs > 65_536 {
         bail!("--num-envs must be between 1 and 65536 (got {num_envs})");
     }
-    let mut config = VecEnvConfig::new(grid.level.clone(), num_envs, scene.seed);
-    config.max_steps = grid.max_steps;
+    let mut config = VecEnvConfig::of(kind, num_envs, scene.seed);
+    config.max_steps = scene.env.max_steps();
     config.threads = threads;
     let result = crate::bench::env_throughput(config, steps);
     println!("{}", serde_json::to_string(&result).context("serialising the result")?);

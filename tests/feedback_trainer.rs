@@ -5,14 +5,14 @@ use std::collections::BTreeSet;
 
 use duet::env::grid::Level;
 use duet::env::scene::{EncoderKind, StudentSpec, TeacherSpec};
-use duet::env::vec_env::ObservationKind;
+use duet::env::vec_env::{EnvKind, ObservationKind};
 use duet::metrics::UpdateRecord;
 use duet::skills::TeacherOption;
 use duet::training::{TeacherKind, Trainer, TrainerConfig};
 
 fn config(teacher: TeacherKind) -> TrainerConfig {
     TrainerConfig {
-        level: Level::DoorKey { size: 5 },
+        env: EnvKind::Grid(Level::DoorKey { size: 5 }),
         num_envs: 4,
         max_steps: None,
         observation: ObservationKind::Egocentric,

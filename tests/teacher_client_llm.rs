@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use duet::env::grid::Level;
 use duet::env::scene::{EncoderKind, StudentSpec, TeacherSpec};
-use duet::env::vec_env::ObservationKind;
+use duet::env::vec_env::{EnvKind, ObservationKind};
 use duet::teacher::model_path::existing_default_model_path;
 use duet::training::{TeacherKind, TeacherLoading, Trainer, TrainerConfig};
 
 fn config(teacher: TeacherKind, model: Option<&Path>) -> TrainerConfig {
     TrainerConfig {
-        level: Level::DoorKey { size: 5 },
+        env: EnvKind::Grid(Level::DoorKey { size: 5 }),
         num_envs: 4,
         max_steps: None,
         observation: ObservationKind::Egocentric,

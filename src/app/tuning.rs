@@ -224,6 +224,7 @@ fn spawn_job(
         return Err("iterations and batch must be at least 1".to_owned());
     }
     let trainer_config = TrainerConfig::from_scene(scene, TeacherKind::None).map_err(|error| error.to_string())?;
+    let level = trainer_config.env.level().cloned().ok_or("tuning the teacher needs a grid scene")?;
     let env_config = trainer_config.env_config(1, scene.seed);
     let judge = AdviceJudge::new(trainer.student(), env_config, DEFAULT_OPTION_STEPS, scene.seed)
         .map_err(|error| format!("copying the student: {error}"))?;
@@ -233,7 +234,7 @@ fn spawn_job(
         situations: SITUATIONS,
         seed: scene.seed,
         detail: scene.teacher.description,
-        ..TuneConfig::new(trainer_config.level, tuning.algorithm)
+        ..TuneConfig::new(level, tuning.algorithm)
     };
     let setup = TuningSetup { scene: scene.clone(), config, judge, out_dir: out_dir.to_owned() };
     let (sender, events) = crossbeam_channel::unbounded();

@@ -195,7 +195,7 @@ pub fn learn(
     };
     let result = LearnBenchResult {
         bench: "learn",
-        level: bench.config.level.name(),
+        level: bench.config.env.name(),
         teacher: bench.config.teacher.name().to_owned(),
         encoder: format!("{:?}", bench.config.student.encoder),
         num_envs: bench.config.num_envs,
@@ -221,6 +221,7 @@ mod tests {
     use super::*;
     use crate::env::grid::Level;
     use crate::env::scene::{EncoderKind, StudentSpec};
+    use crate::env::vec_env::EnvKind;
     use crate::env::vec_env::ObservationKind;
 
     #[test]
@@ -238,7 +239,7 @@ mod tests {
     fn seeds_follow_the_base_seed_and_logs_match_the_result() {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = TrainerConfig {
-            level: Level::Empty { size: 5 },
+            env: EnvKind::Grid(Level::Empty { size: 5 }),
             num_envs: 4,
             max_steps: None,
             observation: ObservationKind::Egocentric,

@@ -32,7 +32,7 @@ pub struct TrainBenchResult {
 
 /// Trains a fresh student on `config` until at least `frames` frames (whole updates).
 pub fn train_throughput(config: TrainerConfig, frames: u64) -> Result<TrainBenchResult, TrainingError> {
-    let level = config.level.name();
+    let level = config.env.name();
     let encoder = format!("{:?}", config.student.encoder);
     let num_envs = config.num_envs;
     let mut trainer = Trainer::new(config)?;
@@ -70,13 +70,13 @@ mod tests {
     use super::*;
     use crate::env::grid::Level;
     use crate::env::scene::{EncoderKind, StudentSpec};
-    use crate::env::vec_env::ObservationKind;
+    use crate::env::vec_env::{EnvKind, ObservationKind};
     use crate::training::TeacherKind;
 
     #[test]
     fn counts_whole_updates_and_their_time() {
         let config = TrainerConfig {
-            level: Level::Empty { size: 5 },
+            env: EnvKind::Grid(Level::Empty { size: 5 }),
             num_envs: 2,
             max_steps: None,
             observation: ObservationKind::Egocentric,

@@ -40,7 +40,9 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
         scene.teacher.model = Some(model.clone());
     }
     let trainer_config = TrainerConfig::from_scene(&scene, TeacherKind::None)?;
-    let level = trainer_config.level.clone();
+    let Some(level) = trainer_config.env.level().cloned() else {
+        bail!("{}: tuning the teacher needs a grid scene (embodied scenes are not tuned yet)", args.scene.display());
+    };
 
     // The judge: the student of `--student RUN` (same level), or a fresh one.
     let env_config = trainer_config.env_config(1, scene.seed);
@@ -52,11 +54,11 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
             let mut run_scene = Scene::load(run.join("config.ron"))?;
             run_scene.seed = summary.seed;
             let run_config = TrainerConfig::from_scene(&run_scene, TeacherKind::None)?;
-            if run_config.level != level {
+            if run_config.env.level() != Some(&level) {
                 bail!(
                     "{}: the run trained on {:?}, the scene {} is {:?}",
                     run.display(),
-                    run_config.level,
+                    run_config.env.name(),
                     args.scene.display(),
                     level
                 );

@@ -12,6 +12,14 @@
 //!         num_envs: 16,           // parallel envs, 1..=4096; optional, default 16
 //!         max_steps: 640,         // optional; the level's own limit when left out
 //!     ),
+//!     // or an embodied apartment (scenes/pickplace-apartment-1.ron):
+//!     // env: Embodied(
+//!     //     plan: "floorplans/apartment-1.ron", // a floor plan, relative to this file
+//!     //     task: 1,             // which of the plan's `tasks`, counting from 0
+//!     //     num_envs: 16, max_steps: 300, // optional, as for grids
+//!     //     shaping: 0.1,        // optional reward per metre closed on the goal; off by default
+//!     //     goal_compass: true,  // optional: the student sees the goal's bearing and distance
+//!     // ),                       // (embodied scenes need `encoder: Mlp` in `student`)
 //!     student: (                  // optional, as is every field in it (defaults shown)
 //!         observation: Egocentric, // Egocentric (view x view x 3) or Historical (LLM4Teach's W x H x 4)
 //!         encoder: Cnn,           // Cnn (MiniGrid's 2x2 convs), Mlp or Llm4Teach (3x3 convs)
@@ -26,8 +34,7 @@
 //! ```
 //!
 //! Unknown fields are errors everywhere, so a typo never silently falls back to a default.
-//! `env` is an enum so that other environment kinds can join `Grid` later, as can a
-//! `teacher: (...)` section beside `student`.
+//! `teacher: (...)` beside `student` sets the LLM teacher (see `TeacherSpec`).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -39,9 +46,12 @@ use ron::extensions::Extensions;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use std::sync::Arc;
+
+use super::embodied::FloorPlan;
 use super::grid::Level;
 use super::text::Detail;
-use super::vec_env::ObservationKind;
+use super::vec_env::{EmbodiedSetup, EnvKind, ObservationKind};
 
 /// How many parallel environments a scene runs when it does not say.
 pub const DEFAULT_NUM_ENVS: usize = 16;
@@ -71,12 +81,95 @@ pub struct Scene {
     pub teacher: TeacherSpec,
 }
 
-/// The environment a scene runs; written `Grid(...)` in the file.
+/// The environment a scene runs; written `Grid(...)` or `Embodied(...)` in the file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum EnvSpec {
     /// A MiniGrid/BabyAI/LLM4Teach gridworld.
     Grid(GridSpec),
+    /// A Habitat-like apartment on a floor plan.
+    Embodied(EmbodiedSpec),
+}
+
+impl EnvSpec {
+    /// Parallel environments.
+    pub fn num_envs(&self) -> usize {
+        match self {
+            EnvSpec::Grid(grid) => grid.num_envs,
+            EnvSpec::Embodied(embodied) => embodied.num_envs,
+        }
+    }
+
+    /// The step-limit override, if any.
+    pub fn max_steps(&self) -> Option<u32> {
+        match self {
+            EnvSpec::Grid(grid) => grid.max_steps,
+            EnvSpec::Embodied(embodied) => embodied.max_steps,
+        }
+    }
+}
+
+/// An embodied environment: a floor plan file and which of its tasks to run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbodiedSpec {
+    /// The floor plan (RON), relative to the scene file's directory.
+    pub plan: PathBuf,
+    /// Which of the plan's `tasks`, counting from 0.
+    pub task: usize,
+    /// Parallel environments, within `NUM_ENVS_RANGE`.
+    #[serde(default = "default_num_envs", deserialize_with = "deserialize_num_envs")]
+    pub num_envs: usize,
+    /// Overrides the plan's step limit; at least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_max_steps")]
+    pub max_steps: Option<u32>,
+    /// Reward per metre closed on the goal each step, on top of the success reward.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shaping: Option<f32>,
+    /// Whether the student's observation gives the goal's bearing and straight-line distance
+    /// (Habitat's GPS+compass); the rays alone otherwise.
+    #[serde(default = "default_goal_compass")]
+    pub goal_compass: bool,
+    /// `plan` resolved against the scene file's directory (when parsed from a file).
+    #[serde(skip)]
+    pub plan_path: PathBuf,
+}
+
+fn default_goal_compass() -> bool {
+    true
+}
+
+impl EmbodiedSpec {
+    /// Loads the floor plan and checks the task exists: the setup envs are built from.
+    pub fn setup(&self) -> Result<EmbodiedSetup, String> {
+        let path = if self.plan_path.as_os_str().is_empty() { &self.plan } else { &self.plan_path };
+        let plan = FloorPlan::load(path).map_err(|error| format!("floor plan: {error}"))?;
+        if self.task >= plan.file.tasks.len() {
+            return Err(format!(
+                "task {} does not exist: {} has {} tasks (counting from 0)",
+                self.task,
+                path.display(),
+                plan.file.tasks.len()
+            ));
+        }
+        if let Some(shaping) = self.shaping.filter(|s| !s.is_finite() || *s < 0.0) {
+            return Err(format!("shaping must be at least 0 (got {shaping})"));
+        }
+        Ok(EmbodiedSetup {
+            plan_path: path.clone(),
+            plan: Arc::new(plan),
+            task: self.task,
+            shaping: self.shaping,
+            goal_compass: self.goal_compass,
+        })
+    }
+
+    /// The checks `parse` applies besides loading the plan.
+    pub fn validate(&self) -> Result<(), String> {
+        check_num_envs(i64::try_from(self.num_envs).unwrap_or(i64::MAX))?;
+        check_max_steps(self.max_steps.map(i64::from))?;
+        Ok(())
+    }
 }
 
 /// A grid environment, already resolved: the level name parsed and validated.
@@ -427,14 +520,53 @@ impl Scene {
         }
     }
 
-    /// Parses a scene from `text`; `path` only names the source in error messages.
+    /// Parses a scene from `text`; `path` names the source in error messages, and an
+    /// embodied scene's plan is found relative to its directory (and loaded, to check it).
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Scene, SceneError> {
+        let path = path.as_ref();
         // Editors count no column for a byte-order mark, so drop it before ron counts one.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        ron_options().from_str(text).map_err(|err| {
+        let mut scene: Scene = ron_options().from_str(text).map_err(|err| {
             let (line, col) = error_position(text, &err);
-            SceneError::Invalid { path: path.as_ref().to_owned(), line, col, message: describe(&err.code) }
-        })
+            SceneError::Invalid { path: path.to_owned(), line, col, message: describe(&err.code) }
+        })?;
+        if let EnvSpec::Embodied(embodied) = &mut scene.env {
+            let dir = path.parent().unwrap_or(Path::new(""));
+            embodied.plan_path = dir.join(&embodied.plan);
+        }
+        // Checks across sections, and the plan file: pointed at the `Embodied` section.
+        if let Err(message) = scene.check_env() {
+            let (line, col) = text.find("Embodied").map_or((1, 1), |at| end_position(&text[..at]));
+            return Err(SceneError::Invalid { path: path.to_owned(), line, col, message });
+        }
+        Ok(scene)
+    }
+
+    /// The environment as envs are built from it: the grid level, or the embodied plan loaded.
+    pub fn env_kind(&self) -> Result<EnvKind, String> {
+        match &self.env {
+            EnvSpec::Grid(grid) => Ok(EnvKind::Grid(grid.level.clone())),
+            EnvSpec::Embodied(embodied) => embodied.setup().map(EnvKind::Embodied),
+        }
+    }
+
+    /// An embodied scene's plan loads and has the task, and its student can read its
+    /// observation (a row of ray readings: the MLP encoder, the egocentric kind).
+    fn check_env(&self) -> Result<(), String> {
+        if let EnvSpec::Embodied(embodied) = &self.env {
+            embodied.setup()?;
+            if self.student.encoder != EncoderKind::Mlp {
+                return Err(format!(
+                    "embodied scenes need `encoder: Mlp` in `student` (got {:?}): their observation is a row \
+                     of ray readings, not an image",
+                    self.student.encoder
+                ));
+            }
+            if self.student.observation != ObservationKind::Egocentric {
+                return Err("embodied scenes have no historical view: leave `observation` out".into());
+            }
+        }
+        Ok(())
     }
 
     /// The scene as RON that `parse` reads back to an equal scene (comments are not kept).
@@ -447,8 +579,9 @@ impl Scene {
         }
     }
 
-    /// Like `to_ron_string`, but always with the `student` section, defaults spelled out (for
-    /// run records, which must not change meaning when defaults do).
+    /// Like `to_ron_string`, but always with the `student` section, defaults spelled out, and
+    /// an embodied plan named by its absolute path (for run records, which must not change
+    /// meaning when defaults do, and load from the run's directory).
     pub fn to_ron_string_with_student(&self) -> String {
         #[derive(Serialize)]
         #[serde(rename = "Scene")]
@@ -459,13 +592,13 @@ impl Scene {
             student: &'a StudentSpec,
             teacher: &'a TeacherSpec,
         }
-        let explicit = Explicit {
-            name: &self.name,
-            seed: self.seed,
-            env: &self.env,
-            student: &self.student,
-            teacher: &self.teacher,
-        };
+        let mut env = self.env.clone();
+        if let EnvSpec::Embodied(embodied) = &mut env {
+            let resolved = if embodied.plan_path.as_os_str().is_empty() { &embodied.plan } else { &embodied.plan_path };
+            embodied.plan = std::path::absolute(resolved).unwrap_or_else(|_| resolved.clone());
+        }
+        let explicit =
+            Explicit { name: &self.name, seed: self.seed, env: &env, student: &self.student, teacher: &self.teacher };
         let pretty = ron::ser::PrettyConfig::new().struct_names(true);
         match ron_options().to_string_pretty(&explicit, pretty) {
             Ok(text) => text,
@@ -477,6 +610,7 @@ impl Scene {
     pub fn grid(&self) -> Option<&GridSpec> {
         match &self.env {
             EnvSpec::Grid(grid) => Some(grid),
+            EnvSpec::Embodied(_) => None,
         }
     }
 
@@ -484,6 +618,15 @@ impl Scene {
     pub fn grid_mut(&mut self) -> Option<&mut GridSpec> {
         match &mut self.env {
             EnvSpec::Grid(grid) => Some(grid),
+            EnvSpec::Embodied(_) => None,
+        }
+    }
+
+    /// The embodied environment, if the scene runs one.
+    pub fn embodied(&self) -> Option<&EmbodiedSpec> {
+        match &self.env {
+            EnvSpec::Grid(_) => None,
+            EnvSpec::Embodied(embodied) => Some(embodied),
         }
     }
 
@@ -498,7 +641,9 @@ impl Scene {
         check_name(&self.name)?;
         match &self.env {
             EnvSpec::Grid(grid) => grid.validate()?,
+            EnvSpec::Embodied(embodied) => embodied.validate()?,
         }
+        self.check_env()?;
         self.student.validate()?;
         self.teacher.validate()
     }
@@ -861,7 +1006,7 @@ Scene(
         );
         assert_eq!(
             error_of("Scene(\n    name: \"t\",\n    seed: 1,\n    env: Maze(level: \"FourRooms\"),\n)"),
-            "t.ron:4:10: unknown variant `Maze`; expected `Grid`"
+            "t.ron:4:10: unknown variant `Maze`; expected one of `Grid`, `Embodied`"
         );
         assert_eq!(
             error_of(&with_grid("        level: \"FourRooms\",\n        level: \"FourRooms\",")),

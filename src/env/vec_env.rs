@@ -1,8 +1,12 @@
-//! N grid environments stepped as one batch: auto-reset, per-env seeded episodes, all
-//! observations in one contiguous buffer, optional parallel stepping across threads.
+//! N environments (grid worlds or embodied apartments) stepped as one batch: auto-reset,
+//! per-env seeded episodes, all observations in one contiguous buffer, optional threads.
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::embodied::{self, EmbodiedEnv, FloorPlan};
 use super::grid::levels::LevelRng;
 use super::grid::{Action, FogOfWar, GridWorld, Level, StepOutcome};
 
@@ -16,10 +20,87 @@ pub enum ObservationKind {
     Historical,
 }
 
+/// What every env of a batch is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EnvKind {
+    /// A grid level (MiniGrid, BabyAI, LLM4Teach).
+    Grid(Level),
+    /// An embodied apartment running one of its plan's tasks.
+    Embodied(EmbodiedSetup),
+}
+
+impl EnvKind {
+    /// The grid level, for a grid batch.
+    pub fn level(&self) -> Option<&Level> {
+        match self {
+            EnvKind::Grid(level) => Some(level),
+            EnvKind::Embodied(_) => None,
+        }
+    }
+
+    /// The embodied setup, for an embodied batch.
+    pub fn embodied(&self) -> Option<&EmbodiedSetup> {
+        match self {
+            EnvKind::Grid(_) => None,
+            EnvKind::Embodied(setup) => Some(setup),
+        }
+    }
+
+    /// What the scene picker and run records call it ("DoorKey-8x8", "Apartment 1: PickPlace").
+    pub fn name(&self) -> String {
+        match self {
+            EnvKind::Grid(level) => level.name(),
+            EnvKind::Embodied(setup) => setup.name(),
+        }
+    }
+}
+
+/// An embodied batch's floor plan and task, loaded (the scene file names the plan).
+#[derive(Clone, Debug)]
+pub struct EmbodiedSetup {
+    /// The plan file, as resolved when the scene loaded.
+    pub plan_path: PathBuf,
+    pub plan: Arc<FloorPlan>,
+    /// The plan's task number (counting from 0).
+    pub task: usize,
+    /// Distance shaping per metre closed (`EmbodiedEnv::shaping`); None: success reward only.
+    pub shaping: Option<f32>,
+    /// Whether the student's observation gives the goal's bearing and distance.
+    pub goal_compass: bool,
+}
+
+impl EmbodiedSetup {
+    pub fn name(&self) -> String {
+        let task = match self.plan.file.tasks.get(self.task) {
+            Some(embodied::TaskSpec::ObjectNav { .. }) => "ObjectNav",
+            Some(embodied::TaskSpec::PickPlace { .. }) => "PickPlace",
+            None => "no task",
+        };
+        format!("{}: {task}", self.plan.file.name)
+    }
+
+    /// A fresh env of this setup (episode not started).
+    pub fn build(&self) -> Result<EmbodiedEnv, String> {
+        let mut env = EmbodiedEnv::new(Arc::clone(&self.plan), self.task)?;
+        env.shaping = self.shaping;
+        Ok(env)
+    }
+}
+
+/// Plans compare by file, task and switches: two loads of one file are the same setup.
+impl PartialEq for EmbodiedSetup {
+    fn eq(&self, other: &EmbodiedSetup) -> bool {
+        self.plan_path == other.plan_path
+            && self.task == other.task
+            && self.shaping == other.shaping
+            && self.goal_compass == other.goal_compass
+    }
+}
+
 /// How a batch of environments is built.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VecEnvConfig {
-    pub level: Level,
+    pub env: EnvKind,
     pub num_envs: usize,
     pub seed: u64,
     /// Overrides the level's step limit when set.
@@ -30,8 +111,14 @@ pub struct VecEnvConfig {
 }
 
 impl VecEnvConfig {
+    /// Grid envs of `level`.
     pub fn new(level: Level, num_envs: usize, seed: u64) -> VecEnvConfig {
-        VecEnvConfig { level, num_envs, seed, max_steps: None, observation: ObservationKind::Egocentric, threads: 1 }
+        VecEnvConfig::of(EnvKind::Grid(level), num_envs, seed)
+    }
+
+    /// Envs of any kind.
+    pub fn of(env: EnvKind, num_envs: usize, seed: u64) -> VecEnvConfig {
+        VecEnvConfig { env, num_envs, seed, max_steps: None, observation: ObservationKind::Egocentric, threads: 1 }
     }
 }
 
@@ -46,10 +133,17 @@ pub struct EpisodeStats {
     pub truncated: bool,
 }
 
+/// One env's state: a grid world, or an embodied env (boxed: it is much larger).
+#[derive(Clone, Debug)]
+enum SlotWorld {
+    Grid(GridWorld),
+    Embodied(Box<EmbodiedEnv>),
+}
+
 /// One environment of the batch and its own episode stream.
 #[derive(Clone, Debug)]
 struct EnvSlot {
-    world: GridWorld,
+    world: SlotWorld,
     rng: LevelRng,
     fog: Option<FogOfWar>,
     episode_return: f32,
@@ -89,14 +183,22 @@ fn mix_seed(seed: u64, index: u64) -> u64 {
 }
 
 impl VecEnv {
-    /// Builds and resets every env. The level must already be validated.
+    /// Builds and resets every env. The level must already be validated; an embodied
+    /// setup's task must exist in its plan (`EmbodiedSetup::build`).
     pub fn new(config: VecEnvConfig) -> VecEnv {
         let num_envs = config.num_envs.max(1);
+        let blank = match &config.env {
+            EnvKind::Grid(_) => SlotWorld::Grid(GridWorld::new(3, 3)),
+            EnvKind::Embodied(setup) => match setup.build() {
+                Ok(env) => SlotWorld::Embodied(Box::new(env)),
+                Err(error) => panic!("an embodied setup whose task does not exist: {error}"),
+            },
+        };
         let slots: Vec<EnvSlot> = (0..num_envs)
             .map(|i| {
                 let rng = LevelRng::new(mix_seed(config.seed, i as u64));
                 let mut slot = EnvSlot {
-                    world: GridWorld::new(3, 3),
+                    world: blank.clone(),
                     rng,
                     fog: None,
                     episode_return: 0.0,
@@ -108,7 +210,10 @@ impl VecEnv {
                 slot
             })
             .collect();
-        let observation_len = observation_len(&slots[0].world, config.observation);
+        let observation_len = match &slots[0].world {
+            SlotWorld::Grid(world) => observation_len(world, config.observation),
+            SlotWorld::Embodied(_) => embodied::student::OBSERVATION_LEN,
+        };
         // A pool that cannot start (thread limits) just means stepping on the caller's thread.
         let pool = (config.threads > 1)
             .then(|| rayon::ThreadPoolBuilder::new().num_threads(config.threads).build().ok())
@@ -162,8 +267,34 @@ impl VecEnv {
         &self.truncated
     }
 
+    /// Env `env`'s grid world. Panics on an embodied batch: callers that serve both kinds
+    /// ask `grid` or `embodied`.
     pub fn world(&self, env: usize) -> &GridWorld {
-        &self.slots[env].world
+        match &self.slots[env].world {
+            SlotWorld::Grid(world) => world,
+            SlotWorld::Embodied(_) => panic!("env {env} is embodied, not a grid world"),
+        }
+    }
+
+    /// Env `env`'s grid world, if the batch is a grid one.
+    pub fn grid(&self, env: usize) -> Option<&GridWorld> {
+        match &self.slots[env].world {
+            SlotWorld::Grid(world) => Some(world),
+            SlotWorld::Embodied(_) => None,
+        }
+    }
+
+    /// Env `env`'s embodied env, if the batch is an embodied one.
+    pub fn embodied(&self, env: usize) -> Option<&EmbodiedEnv> {
+        match &self.slots[env].world {
+            SlotWorld::Grid(_) => None,
+            SlotWorld::Embodied(env) => Some(env),
+        }
+    }
+
+    /// Whether the envs are embodied apartments (else grid worlds).
+    pub fn is_embodied(&self) -> bool {
+        matches!(self.config.env, EnvKind::Embodied(_))
     }
 
     /// Cells the student has seen this episode, where the historical view tracks them.
@@ -189,15 +320,15 @@ impl VecEnv {
         self.write_all_observations();
     }
 
-    /// Replaces one env's world (manual control, tests); its observation is refreshed.
+    /// Replaces one env's grid world (manual control, tests); its observation is refreshed.
     pub fn set_world(&mut self, env: usize, world: GridWorld) {
         let slot = &mut self.slots[env];
-        slot.world = world;
         if let Some(fog) = slot.fog.as_mut() {
-            fog.reset(&slot.world);
+            fog.reset(&world);
         }
+        slot.world = SlotWorld::Grid(world);
         let len = self.observation_len;
-        write_observation(slot, self.config.observation, &mut self.observations[env * len..(env + 1) * len]);
+        write_observation(slot, &self.config, &mut self.observations[env * len..(env + 1) * len]);
     }
 
     /// Steps every env with its action; ended episodes reset at once. The result does not
@@ -276,7 +407,7 @@ impl VecEnv {
     fn write_all_observations(&mut self) {
         let len = self.observation_len;
         for (slot, obs) in self.slots.iter_mut().zip(self.observations.chunks_mut(len)) {
-            write_observation(slot, self.config.observation, obs);
+            write_observation(slot, &self.config, obs);
         }
     }
 }
@@ -289,49 +420,85 @@ fn observation_len(world: &GridWorld, kind: ObservationKind) -> usize {
 }
 
 fn reset_slot(slot: &mut EnvSlot, config: &VecEnvConfig) {
-    slot.world = config.level.generate_with(&mut slot.rng);
-    if let Some(max_steps) = config.max_steps {
-        slot.world.max_steps = max_steps;
-    }
     slot.episode_return = 0.0;
     slot.episodes += 1;
+    let level = match (&mut slot.world, &config.env) {
+        (SlotWorld::Grid(world), EnvKind::Grid(level)) => {
+            *world = level.generate_with(&mut slot.rng);
+            world
+        }
+        (SlotWorld::Embodied(env), EnvKind::Embodied(_)) => {
+            // One 64-bit episode seed from the slot's stream, so episodes differ and replay.
+            let high = slot.rng.rand_usize(0, 1 << 32) as u64;
+            let seed = high << 32 | slot.rng.rand_usize(0, 1 << 32) as u64;
+            env.reset(seed);
+            if let Some(max_steps) = config.max_steps {
+                env.max_steps = max_steps;
+            }
+            return;
+        }
+        _ => unreachable!("a slot's world always has its batch's kind"),
+    };
+    if let Some(max_steps) = config.max_steps {
+        level.max_steps = max_steps;
+    }
     if config.observation == ObservationKind::Historical {
         match slot.fog.as_mut() {
-            Some(fog) => fog.reset(&slot.world),
-            None => slot.fog = Some(FogOfWar::for_world(&slot.world)),
+            Some(fog) => fog.reset(level),
+            None => slot.fog = Some(FogOfWar::for_world(level)),
         }
     }
 }
 
-fn write_observation(slot: &mut EnvSlot, kind: ObservationKind, out: &mut [u8]) {
-    match kind {
-        ObservationKind::Egocentric => slot.world.write_observation(out),
-        ObservationKind::Historical => {
+fn write_observation(slot: &mut EnvSlot, config: &VecEnvConfig, out: &mut [u8]) {
+    match (&slot.world, config.observation) {
+        (SlotWorld::Grid(world), ObservationKind::Egocentric) => world.write_observation(out),
+        (SlotWorld::Grid(world), ObservationKind::Historical) => {
             if let Some(fog) = slot.fog.as_mut() {
-                fog.write(&slot.world, out);
+                fog.write(world, out);
             }
         }
+        (SlotWorld::Embodied(env), _) => {
+            let compass = config.env.embodied().is_some_and(|setup| setup.goal_compass);
+            embodied::student::write_observation(env, compass, out);
+        }
     }
 }
 
-/// Steps one env, resets it when the episode ended, and writes its next observation.
+/// Steps one env, resets it when the episode ended, and writes its next observation. An
+/// embodied env takes the action of the same index (`embodied::student::ACTIONS`).
 fn step_slot(slot: &mut EnvSlot, action: Action, config: &VecEnvConfig, obs: &mut [u8]) {
-    let outcome = slot.world.step(action);
+    let (outcome, length, success) = match &mut slot.world {
+        SlotWorld::Grid(world) => {
+            let outcome = world.step(action);
+            (outcome, world.step_count, outcome.terminated && outcome.reward > 0.0)
+        }
+        SlotWorld::Embodied(env) => {
+            let action = embodied::student::action_of_index(action as usize).unwrap_or(embodied::Action::Stop);
+            let result = env.step(action);
+            let outcome = StepOutcome {
+                reward: result.reward,
+                terminated: result.done && !result.truncated,
+                truncated: result.truncated,
+            };
+            (outcome, env.steps, result.success)
+        }
+    };
     slot.episode_return += outcome.reward;
     slot.last_outcome = outcome;
     if outcome.done() {
         slot.ended = Some(EpisodeStats {
             env: 0,
             episode_return: slot.episode_return,
-            length: slot.world.step_count,
-            success: outcome.terminated && outcome.reward > 0.0,
+            length,
+            success,
             truncated: outcome.truncated && !outcome.terminated,
         });
         reset_slot(slot, config);
-    } else if let Some(fog) = slot.fog.as_mut() {
-        fog.reveal(&slot.world);
+    } else if let (Some(fog), SlotWorld::Grid(world)) = (slot.fog.as_mut(), &slot.world) {
+        fog.reveal(world);
     }
-    write_observation(slot, config.observation, obs);
+    write_observation(slot, config, obs);
 }
 
 #[cfg(test)]
@@ -395,6 +562,53 @@ mod tests {
         assert_eq!(but_one.total_steps(), 80);
         let finished = |env: &mut VecEnv| env.drain_finished().into_iter().filter(|e| e.env != 1).collect::<Vec<_>>();
         assert_eq!(finished(&mut all), finished(&mut but_one));
+    }
+
+    fn apartment(num_envs: usize, seed: u64) -> VecEnvConfig {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenes/floorplans/apartment-1.ron");
+        let plan = Arc::new(FloorPlan::load(path).expect("the shipped plan loads"));
+        let setup = EmbodiedSetup { plan_path: path.into(), plan, task: 1, shaping: None, goal_compass: true };
+        VecEnvConfig::of(EnvKind::Embodied(setup), num_envs, seed)
+    }
+
+    #[test]
+    fn embodied_batches_step_reset_and_replay_like_grid_ones() {
+        let mut config = apartment(300, 5);
+        config.max_steps = Some(40);
+        let mut one = VecEnv::new(config.clone());
+        config.threads = 3;
+        let mut many = VecEnv::new(config);
+        assert!(one.is_embodied() && one.grid(0).is_none());
+        assert_eq!(one.observation_len(), embodied::student::OBSERVATION_LEN);
+        // Moves and turns only (no Stop): episodes end at the step limit and start afresh.
+        let mut rng = LevelRng::new(8);
+        for _ in 0..100 {
+            let actions: Vec<Action> = (0..300).map(|_| Action::ALL[rng.rand_usize(0, 3)]).collect();
+            one.step(&actions);
+            many.step(&actions);
+            assert_eq!(one.observations(), many.observations());
+        }
+        let finished = one.drain_finished();
+        assert_eq!(finished, many.drain_finished());
+        assert_eq!(finished.len(), 600, "two episodes of 40 steps per env in 100 steps");
+        assert!(finished.iter().all(|e| e.truncated && e.length == 40 && !e.success));
+        let first = one.embodied(0).expect("embodied").steps;
+        assert_eq!(first, 20, "20 steps into its third episode");
+        // Episodes are laid out differently per env and per episode.
+        let poses: std::collections::HashSet<String> =
+            (0..300).map(|i| format!("{:?}", one.embodied(i).expect("embodied").world.objects)).collect();
+        assert!(poses.len() > 200, "only {} layouts among 300 envs", poses.len());
+    }
+
+    #[test]
+    fn an_embodied_stop_ends_the_episode_without_success_far_from_the_goal() {
+        let mut env = VecEnv::new(apartment(2, 1));
+        env.step(&[Action::Done, Action::Forward]);
+        assert_eq!(env.terminated(), &[true, false]);
+        let finished = env.drain_finished();
+        assert_eq!(finished.len(), 1);
+        assert!(!finished[0].success && !finished[0].truncated && finished[0].length == 1);
+        assert_eq!(env.embodied(0).expect("embodied").steps, 0, "a fresh episode");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Turns the env's raw u8 observations into the network's input: one-hot vectors per
 //! (type, color, state[, direction]) index, channels-last (`[row][col][one-hot]`).
 
+use crate::env::embodied;
 use crate::env::grid::GridWorld;
-use crate::env::vec_env::ObservationKind;
+use crate::env::vec_env::{ObservationKind, VecEnv};
 
 /// Values each egocentric channel takes: object type (0..=10), color (0..=5), door state (0..=2).
 pub const EGOCENTRIC_CARDINALITIES: [usize; 3] = [11, 6, 3];
@@ -31,6 +32,19 @@ impl ObservationLayout {
                 rows: world.width(),
                 cols: world.height(),
                 cardinalities: HISTORICAL_CARDINALITIES.to_vec(),
+            },
+        }
+    }
+
+    /// The layout `env` produces: `for_env` on its grid worlds, or the embodied row of
+    /// ray and task cells (`env::embodied::student`).
+    pub fn for_batch(kind: ObservationKind, env: &VecEnv) -> ObservationLayout {
+        match env.grid(0) {
+            Some(world) => ObservationLayout::for_env(kind, world),
+            None => ObservationLayout {
+                rows: 1,
+                cols: embodied::student::CELLS,
+                cardinalities: embodied::student::CARDINALITIES.to_vec(),
             },
         }
     }

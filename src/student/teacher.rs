@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::NUM_ACTIONS;
-use crate::env::grid::{FogOfWar, Level};
-use crate::env::vec_env::VecEnv;
+use crate::env::grid::FogOfWar;
+use crate::env::vec_env::{EnvKind, VecEnv};
 use crate::skills::{TrueState, oracle_advice, oracle_needs_true_state};
 use crate::teacher::advisor::{AdviceOrigin, TeacherAdvice, TeacherClientStats};
 use crate::teacher::prompt::PromptTemplate;
@@ -106,7 +106,8 @@ impl TeacherPolicy for NoTeacher {
 }
 
 /// The scripted oracle (`skills::oracle_advice`): plans over what the student has seen this
-/// episode, or over the true state on levels it cannot win otherwise.
+/// episode, or over the true state on levels it cannot win otherwise. In embodied scenes it is
+/// the all-seeing expert.
 #[derive(Clone, Debug)]
 pub struct OracleTeacher {
     sees_true_state: bool,
@@ -117,9 +118,9 @@ pub struct OracleTeacher {
 }
 
 impl OracleTeacher {
-    pub fn new(level: &Level) -> OracleTeacher {
+    pub fn new(env: &EnvKind) -> OracleTeacher {
         OracleTeacher {
-            sees_true_state: oracle_needs_true_state(level),
+            sees_true_state: env.level().is_none_or(oracle_needs_true_state),
             fogs: EpisodeFogs::default(),
             options: Vec::new(),
         }
@@ -140,15 +141,26 @@ impl TeacherPolicy for OracleTeacher {
         self.fogs.begin(env);
         self.options.resize(env.num_envs(), None);
         for (index, slot) in advice.iter_mut().enumerate().take(env.num_envs()) {
-            let world = env.world(index);
-            let advised = if self.sees_true_state {
-                oracle_advice(world, &TrueState)
-            } else {
-                oracle_advice(world, self.fogs.observe(env, index))
+            let (option, action_probs) = match env.embodied(index) {
+                // The embodied expert comes with the embodied skills (next commit).
+                Some(_) => {
+                    *slot = None;
+                    self.options[index] = None;
+                    continue;
+                }
+                None => {
+                    let world = env.world(index);
+                    let advised = if self.sees_true_state {
+                        oracle_advice(world, &TrueState)
+                    } else {
+                        oracle_advice(world, self.fogs.observe(env, index))
+                    };
+                    (advised.option, advised.action_probs)
+                }
             };
-            *slot = Some(advised.action_probs);
+            *slot = Some(action_probs);
             self.options[index] = Some(TeacherAdvice {
-                options: vec![advised.option],
+                options: vec![option],
                 probabilities: vec![1.0],
                 rationale: None,
                 prompt_version: 0,
@@ -166,14 +178,14 @@ impl TeacherPolicy for OracleTeacher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::grid::Action;
+    use crate::env::grid::{Action, Level};
     use crate::env::vec_env::VecEnvConfig;
 
     #[test]
     fn oracle_advice_wins_doorkey() {
         let level = Level::DoorKey { size: 5 };
         let mut env = VecEnv::new(VecEnvConfig::new(level.clone(), 3, 9));
-        let mut teacher = OracleTeacher::new(&level);
+        let mut teacher = OracleTeacher::new(&EnvKind::Grid(level.clone()));
         assert!(!teacher.sees_true_state());
         let mut advice = vec![None; 3];
         for _ in 0..200 {

@@ -272,11 +272,11 @@ mod tests {
     use super::*;
     use crate::env::grid::Level;
     use crate::env::scene::StudentSpec;
-    use crate::env::vec_env::ObservationKind;
+    use crate::env::vec_env::{EnvKind, ObservationKind};
 
     fn config() -> TrainerConfig {
         TrainerConfig {
-            level: Level::Empty { size: 5 },
+            env: EnvKind::Grid(Level::Empty { size: 5 }),
             num_envs: 2,
             max_steps: None,
             observation: ObservationKind::Egocentric,
@@ -336,7 +336,7 @@ mod tests {
     fn resume_continues_exactly() {
         for teacher in [TeacherKind::None, TeacherKind::Oracle] {
             let config = TrainerConfig {
-                level: Level::DoorKey { size: 5 },
+                env: EnvKind::Grid(Level::DoorKey { size: 5 }),
                 num_envs: 3,
                 // Short episodes, so that several end (and their envs draw new levels) on both
                 // sides of the checkpoint.

@@ -154,6 +154,11 @@ impl TeacherPolicy for LlmTeacher {
 
     fn advise(&mut self, env: &VecEnv, advice: &mut [Option<ActionDistribution>]) {
         self.client.poll();
+        if env.is_embodied() {
+            // Embodied descriptions and skills come with the embodied skills (next commit).
+            advice.fill(None);
+            return;
+        }
         self.fogs.begin(env);
         self.advice.resize(env.num_envs(), None);
         let mut unanswered = Vec::new();

@@ -11,9 +11,9 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::env::grid::{Action, Level};
+use crate::env::grid::Action;
 use crate::env::scene::{Scene, StudentSpec, TeacherSpec};
-use crate::env::vec_env::{EpisodeStats, ObservationKind, VecEnv, VecEnvConfig};
+use crate::env::vec_env::{EnvKind, EpisodeStats, ObservationKind, VecEnv, VecEnvConfig};
 use crate::feedback::FeedbackRecorder;
 use crate::metrics::{EpisodeWindow, UpdateRecord};
 use crate::student::{
@@ -47,10 +47,10 @@ impl TeacherKind {
     /// A teacher of this kind. The LLM teacher loads its model on its worker threads and
     /// returns at once; one that cannot start at all is replaced by a teacher that never
     /// advises and says why in `client_stats().last_error` (the app shows it).
-    fn build(self, level: &Level, settings: &TeacherSpec) -> Box<dyn TeacherPolicy> {
+    fn build(self, env: &EnvKind, settings: &TeacherSpec) -> Box<dyn TeacherPolicy> {
         match self {
             TeacherKind::None => Box::new(NoTeacher),
-            TeacherKind::Oracle => Box::new(OracleTeacher::new(level)),
+            TeacherKind::Oracle => Box::new(OracleTeacher::new(env)),
             TeacherKind::Llm => match llm_teacher::start(settings) {
                 Ok(mut teacher) => {
                     // Built without waiting for the model: the app, which must never wait.
@@ -65,9 +65,9 @@ impl TeacherKind {
     /// Like `build`, but waits until the LLM teacher's model has loaded, and fails with the
     /// reason (naming the file) when it cannot: a run asked to learn from the LLM should
     /// stop rather than train without it.
-    fn build_loaded(self, level: &Level, settings: &TeacherSpec) -> Result<Box<dyn TeacherPolicy>, TrainingError> {
+    fn build_loaded(self, env: &EnvKind, settings: &TeacherSpec) -> Result<Box<dyn TeacherPolicy>, TrainingError> {
         if self != TeacherKind::Llm {
-            return Ok(self.build(level, settings));
+            return Ok(self.build(env, settings));
         }
         let failed = |error: String| TrainingError::Config(format!("the LLM teacher cannot start: {error}"));
         let mut teacher = llm_teacher::start(settings).map_err(|error| failed(error.to_string()))?;
@@ -90,10 +90,24 @@ impl FromStr for TeacherKind {
     }
 }
 
+/// The scene's teacher section, with the embodied prompt where an embodied scene names none
+/// (the grid prompt, the default, speaks of keys and doors).
+fn teacher_settings_for(scene: &Scene) -> TeacherSpec {
+    let mut settings = scene.teacher.clone();
+    if scene.embodied().is_some() && settings.prompt.is_none() {
+        settings.prompt = Some(crate::teacher::prompt::prompts_dir().join(EMBODIED_PROMPT));
+    }
+    settings
+}
+
+/// The shipped prompt for embodied scenes, in `assets/prompts`.
+pub const EMBODIED_PROMPT: &str = "embodied.txt";
+
 /// Everything a run needs; `from_scene` reads it off a scene.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainerConfig {
-    pub level: Level,
+    /// The grid level or the embodied apartment every env runs.
+    pub env: EnvKind,
     pub num_envs: usize,
     pub max_steps: Option<u32>,
     pub observation: ObservationKind,
@@ -105,24 +119,24 @@ pub struct TrainerConfig {
 }
 
 impl TrainerConfig {
-    /// The scene's grid level, envs, seed and student; `teacher` chosen by the caller.
+    /// The scene's environment (an embodied plan is loaded), envs, seed and student;
+    /// `teacher` chosen by the caller.
     pub fn from_scene(scene: &Scene, teacher: TeacherKind) -> Result<TrainerConfig, TrainingError> {
-        let grid = scene.grid().ok_or_else(|| TrainingError::Config("training needs a grid scene".into()))?;
         Ok(TrainerConfig {
-            level: grid.level.clone(),
-            num_envs: grid.num_envs,
-            max_steps: grid.max_steps,
+            env: scene.env_kind().map_err(TrainingError::Config)?,
+            num_envs: scene.env.num_envs(),
+            max_steps: scene.env.max_steps(),
             observation: scene.student.observation,
             seed: scene.seed,
             student: scene.student.clone(),
             teacher,
-            teacher_settings: scene.teacher.clone(),
+            teacher_settings: teacher_settings_for(scene),
         })
     }
 
     /// `num_envs` envs of the run's level, step limit and observation, seeded by `seed`.
     pub fn env_config(&self, num_envs: usize, seed: u64) -> VecEnvConfig {
-        let mut env_config = VecEnvConfig::new(self.level.clone(), num_envs, seed);
+        let mut env_config = VecEnvConfig::of(self.env.clone(), num_envs, seed);
         env_config.max_steps = self.max_steps;
         env_config.observation = self.observation;
         env_config
@@ -292,18 +306,27 @@ impl Trainer {
 
     /// A fresh run whose LLM teacher, if any, loads as `loading` says.
     pub fn with_teacher_loading(config: TrainerConfig, loading: TeacherLoading) -> Result<Trainer, TrainingError> {
-        config.level.validate().map_err(|err| TrainingError::Config(format!("impossible level {err}")))?;
+        match &config.env {
+            EnvKind::Grid(level) => {
+                level.validate().map_err(|err| TrainingError::Config(format!("impossible level {err}")))?
+            }
+            EnvKind::Embodied(setup) => {
+                setup.build().map_err(TrainingError::Config)?;
+            }
+        }
         let env = VecEnv::new(config.env_config(config.num_envs, config.seed));
-        let layout = ObservationLayout::for_env(config.observation, env.world(0));
+        let layout = ObservationLayout::for_batch(config.observation, &env);
         let student = Student::new(layout, config.student.clone(), config.seed ^ STUDENT_SEED_SALT)?;
         let mut teacher = match loading {
-            TeacherLoading::Wait => config.teacher.build_loaded(&config.level, &config.teacher_settings)?,
-            TeacherLoading::Background => config.teacher.build(&config.level, &config.teacher_settings),
+            TeacherLoading::Wait => config.teacher.build_loaded(&config.env, &config.teacher_settings)?,
+            TeacherLoading::Background => config.teacher.build(&config.env, &config.teacher_settings),
         };
         let num_envs = env.num_envs();
         let mut advice = vec![None; num_envs];
         teacher.advise(&env, &mut advice);
         let rollout = RolloutBuffer::new(num_envs, config.student.frames_per_env, env.observation_len());
+        // What advice led to is recorded per grid abstract state; embodied states have none yet.
+        let feedback = (!env.is_embodied()).then(FeedbackRecorder::new);
         Ok(Trainer {
             config,
             env,
@@ -322,7 +345,7 @@ impl Trainer {
             advised_samples: 0,
             agreeing_samples: 0,
             last_update_at: None,
-            feedback: Some(FeedbackRecorder::new()),
+            feedback,
             feedback_every: FEEDBACK_EVERY_UPDATES,
             feedback_sent: String::new(),
             lambda_override: None,
@@ -373,7 +396,7 @@ impl Trainer {
             Some((kind, parked)) if kind == teacher => parked,
             other => {
                 self.parked_teacher = other;
-                teacher.build(&self.config.level, &self.config.teacher_settings)
+                teacher.build(&self.config.env, &self.config.teacher_settings)
             }
         };
         let replaced = std::mem::replace(&mut self.teacher, next);
@@ -600,6 +623,7 @@ impl Trainer {
 
     /// Switches feedback recording on (afresh) or off; off, the teacher gets no feedback.
     pub fn set_feedback_recording(&mut self, on: bool) {
+        let on = on && !self.env.is_embodied();
         if on != self.feedback.is_some() {
             self.feedback = on.then(FeedbackRecorder::new);
         }
@@ -685,7 +709,7 @@ impl Trainer {
         // The teacher's own success needs its advice at every step: an LLM teacher is loaded
         // first and waited for on each new situation.
         let settings = TeacherSpec { wait_for_advice: true, ..self.config.teacher_settings.clone() };
-        let mut teacher = self.config.teacher.build_loaded(&self.config.level, &settings)?;
+        let mut teacher = self.config.teacher.build_loaded(&self.config.env, &settings)?;
         let mut advice = vec![None; env.num_envs()];
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ TEACHER_EVALUATION_SALT);
         let (mut steps, mut unadvised_steps) = (0u64, 0u64);
@@ -774,11 +798,12 @@ impl Trainer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::grid::Level;
     use crate::env::scene::EncoderKind;
 
     fn config(teacher: TeacherKind, encoder: EncoderKind) -> TrainerConfig {
         TrainerConfig {
-            level: Level::DoorKey { size: 5 },
+            env: EnvKind::Grid(Level::DoorKey { size: 5 }),
             num_envs: 4,
             max_steps: None,
             observation: ObservationKind::Egocentric,
@@ -863,13 +888,37 @@ mod tests {
         }
     }
 
+    fn apartment_config(teacher: TeacherKind) -> TrainerConfig {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenes/pickplace-apartment-1.ron");
+        let scene = Scene::load(path).expect("the shipped scene loads");
+        TrainerConfig { num_envs: 4, ..TrainerConfig::from_scene(&scene, teacher).expect("config") }
+    }
+
+    #[test]
+    fn an_embodied_scene_trains_through_the_same_loop() {
+        let config = apartment_config(TeacherKind::None);
+        assert_eq!(
+            config.teacher_settings.prompt.as_deref().and_then(|p| p.file_name()),
+            Some(std::ffi::OsStr::new(EMBODIED_PROMPT))
+        );
+        let mut trainer = Trainer::new(config).expect("trainer");
+        assert!(trainer.env().is_embodied() && trainer.feedback().is_none());
+        let record = trainer.train_one_update().expect("update");
+        assert_eq!(trainer.frames(), 4 * 128);
+        assert!(record.policy_loss.is_finite() && record.value_loss.is_finite(), "{record:?}");
+        // Same seed, same run: a second trainer takes the same actions.
+        let mut again = Trainer::new(apartment_config(TeacherKind::None)).expect("trainer");
+        again.train_one_update().expect("update");
+        assert_eq!(trainer.action_history(), again.action_history());
+    }
+
     #[test]
     fn feedback_goes_to_the_teacher_every_k_updates_when_it_changed() {
         let config = config(TeacherKind::Oracle, EncoderKind::Mlp);
         let mut trainer = Trainer::new(config.clone()).expect("trainer");
         let received: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
         trainer.teacher =
-            Box::new(FeedbackTakingOracle { oracle: OracleTeacher::new(&config.level), received: received.clone() });
+            Box::new(FeedbackTakingOracle { oracle: OracleTeacher::new(&config.env), received: received.clone() });
         trainer.teacher.advise(&trainer.env, &mut trainer.advice);
         trainer.set_feedback_every(3);
         let mut sent_at = Vec::new();
@@ -915,7 +964,7 @@ mod tests {
 
     /// Empty-5x5: the agent starts at (1, 1) facing right, the goal is at (3, 3).
     fn empty_config(teacher: TeacherKind) -> TrainerConfig {
-        TrainerConfig { level: Level::Empty { size: 5 }, ..config(teacher, EncoderKind::Mlp) }
+        TrainerConfig { env: EnvKind::Grid(Level::Empty { size: 5 }), ..config(teacher, EncoderKind::Mlp) }
     }
 
     const TO_THE_GOAL: [Action; 5] =

@@ -2,6 +2,7 @@
 //! discrete actions, ObjectNav and PickPlace tasks and ray-cast observations (no rendering).
 
 pub mod plan;
+pub mod student;
 pub mod task;
 pub mod world;
 
