@@ -59,6 +59,21 @@ pub struct UpdateWorker {
     thread: JoinHandle<()>,
 }
 
+/// Niceness of the update thread: below the drawing threads (0), so on a machine with fewer
+/// cores than busy threads a frame is drawn first and the update takes the leftover time.
+const UPDATE_THREAD_NICENESS: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority (Linux threads each have their own nice
+/// value). Where it cannot, the thread keeps the normal priority: nothing else changes.
+fn yield_to_drawing() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority only read their arguments; they touch no memory of ours.
+    unsafe {
+        let thread = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, UPDATE_THREAD_NICENESS);
+    }
+}
+
 impl UpdateWorker {
     /// Starts the worker thread; it lives until the app drops its end of the channels.
     pub fn spawn() -> anyhow::Result<UpdateWorker> {
@@ -68,6 +83,7 @@ impl UpdateWorker {
         let thread = std::thread::Builder::new()
             .name("ppo-update".into())
             .spawn(move || {
+                yield_to_drawing();
                 for mut trainer in job_queue {
                     let started = Instant::now();
                     // A panic in the update must not take the run with it: the trainer comes
@@ -203,5 +219,34 @@ fn collect_finished_updates(
         outputs.fault.report("the PPO update thread stopped without returning the trainer".to_owned());
         snapshot.updating = false;
         outputs.virtual_time.pause();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The calling thread's nice value, from `/proc/thread-self/stat` (field 19).
+    #[cfg(target_os = "linux")]
+    fn own_niceness() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("proc stat");
+        // The command name (field 2) may hold spaces; the fields after its ')' are plain.
+        let after_name = &stat[stat.rfind(')').expect("a command name") + 2..];
+        after_name.split(' ').nth(16).and_then(|field| field.parse().ok()).expect("the nice field")
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_update_thread_runs_below_the_drawing_threads() {
+        let before = own_niceness();
+        let lowered = std::thread::spawn(|| {
+            yield_to_drawing();
+            own_niceness()
+        })
+        .join()
+        .expect("thread");
+        // An absolute value: a thread of an already nicer process stays where it was.
+        assert_eq!(lowered, before.max(UPDATE_THREAD_NICENESS));
+        assert_eq!(own_niceness(), before, "only the worker thread is lowered");
     }
 }

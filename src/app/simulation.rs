@@ -241,8 +241,23 @@ impl Speed {
     }
 }
 
-/// Wall time `Max` may spend stepping per rendered frame, leaving the rest to drawing.
+/// Wall time `Max` may spend stepping per rendered frame, leaving the rest to drawing: at
+/// most this much, less while frames run late (`adapt_budget`).
 const MAX_SPEED_FRAME_BUDGET: Duration = Duration::from_millis(8);
+/// The least stepping a `Max` frame keeps, so training never stalls behind slow drawing.
+const MIN_SPEED_FRAME_BUDGET: Duration = Duration::from_millis(1);
+/// The frame time `Max` steers its stepping budget towards (under the 33 ms of 30 fps, so
+/// that the slow frames stay under it too).
+const FRAME_TIME_TARGET: Duration = Duration::from_millis(27);
+
+/// The next frame's stepping budget at `Max`: the last frame's lateness (or earliness)
+/// against `FRAME_TIME_TARGET` comes off (or back onto) the budget, half at a time so one
+/// slow frame does not swing it, within `MIN_SPEED_FRAME_BUDGET..=MAX_SPEED_FRAME_BUDGET`.
+fn adapt_budget(budget: Duration, last_frame: Duration) -> Duration {
+    let error = FRAME_TIME_TARGET.as_secs_f64() - last_frame.as_secs_f64();
+    let next = budget.as_secs_f64() + 0.5 * error;
+    Duration::from_secs_f64(next.clamp(MIN_SPEED_FRAME_BUDGET.as_secs_f64(), MAX_SPEED_FRAME_BUDGET.as_secs_f64()))
+}
 
 /// The env shown large.
 #[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -339,6 +354,7 @@ struct StepContext<'w> {
     focus: Res<'w, FocusedEnv>,
     speed: Res<'w, Speed>,
     frame: Res<'w, FrameCount>,
+    real_time: Res<'w, Time<Real>>,
 }
 
 /// What stepping writes: the views' copies and the messages for flashes and faults.
@@ -362,15 +378,22 @@ fn step_trainer(
     mut outputs: StepOutputs,
     context: StepContext,
     mut last_max_frame: Local<Option<u32>>,
+    mut max_budget: Local<Option<Duration>>,
 ) {
-    let StepContext { worker, wanted_teacher, lambda_override, focus, speed, frame } = context;
+    let StepContext { worker, wanted_teacher, lambda_override, focus, speed, frame, real_time } = context;
     if *speed == Speed::Max {
         if *last_max_frame == Some(frame.0) {
             return;
         }
         *last_max_frame = Some(frame.0);
     }
-    let budget = if *speed == Speed::Max { Some(MAX_SPEED_FRAME_BUDGET) } else { None };
+    let budget = if *speed == Speed::Max {
+        let adapted = adapt_budget(max_budget.unwrap_or(MAX_SPEED_FRAME_BUDGET), real_time.delta());
+        *max_budget = Some(adapted);
+        Some(adapted)
+    } else {
+        None
+    };
     let wanted = Wanted { teacher: wanted_teacher.0, lambda: lambda_override.0 };
     advance(&mut live, &mut outputs, &worker, wanted, focus.0, budget);
 }
@@ -581,6 +604,14 @@ mod tests {
     fn speeds_step_up_and_down_and_stop_at_the_ends() {
         assert_eq!(Speed::Watch.slower(), Speed::Watch);
         assert_eq!(Speed::Watch.faster().faster(), Speed::Max);
+        // The stepping budget gives way to slow frames and comes back on fast ones.
+        let ms = Duration::from_millis;
+        let near = |a: Duration, b: Duration| assert!(a.abs_diff(b) < Duration::from_micros(1), "{a:?} vs {b:?}");
+        near(adapt_budget(ms(8), ms(27)), ms(8));
+        near(adapt_budget(ms(8), ms(35)), ms(4));
+        near(adapt_budget(ms(4), ms(100)), MIN_SPEED_FRAME_BUDGET);
+        near(adapt_budget(ms(4), ms(21)), ms(7));
+        near(adapt_budget(ms(7), ms(10)), MAX_SPEED_FRAME_BUDGET);
         assert_eq!(Speed::Max.faster(), Speed::Max);
         assert_eq!(Speed::Max.slower(), Speed::Fast);
         assert_eq!(Speed::from_name("max"), Some(Speed::Max));
