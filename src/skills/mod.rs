@@ -5,6 +5,7 @@
 //! has seen, or `TrueState` for an all-seeing expert. Unknown cells are never walked through.
 
 mod drop;
+pub mod embodied;
 mod explore;
 mod known_map;
 pub mod option;

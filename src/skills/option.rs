@@ -6,6 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::Knowledge;
+use crate::env::embodied::{ObjectKind, PlaceName};
 use crate::env::grid::{Cell, Color, DoorState, GridWorld, Pos};
 
 /// The objects MiniGrid lets the agent carry.
@@ -115,10 +116,19 @@ pub enum TeacherOption {
     OpenBox(Color),
     /// Put down what is held on a free cell that blocks no passage.
     Drop,
+    /// Embodied: walk into the named room, or up to the named piece of furniture and face it.
+    GoToPlace(PlaceName),
+    /// Embodied: stand within reach of an object of this kind, facing it.
+    GoToObject(ObjectKind),
+    /// Embodied: walk up to an object of this kind and pick it up.
+    PickUpObject(ObjectKind),
+    /// Embodied: put the held object of this kind on the receptacle in front.
+    PlaceObject(ObjectKind),
 }
 
 impl TeacherOption {
-    /// Every option that can be phrased, in a stable order (the full vocabulary).
+    /// Every grid option that can be phrased, in a stable order (the grid's full vocabulary;
+    /// embodied options name a plan's rooms and furniture, so each plan has its own).
     pub fn vocabulary() -> Vec<TeacherOption> {
         let items = || Carryable::ALL.into_iter().flat_map(|kind| Color::ALL.map(|color| Item::new(kind, color)));
         let mut all = vec![TeacherOption::Explore];
@@ -142,7 +152,7 @@ impl TeacherOption {
     pub fn parse(text: &str) -> Result<TeacherOption, OptionParseError> {
         let words = normalized_words(text);
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        parse_words(&words).ok_or_else(|| OptionParseError(text.trim().to_string()))
+        parse_words(&words).or_else(|| parse_embodied(&words)).ok_or_else(|| OptionParseError(text.trim().to_string()))
     }
 
     /// The first option of `menu` whose canonical phrase occurs in free text (an LLM's answer
@@ -170,6 +180,10 @@ impl fmt::Display for TeacherOption {
             TeacherOption::OpenDoor(color) => write!(f, "open the {color} door"),
             TeacherOption::OpenBox(color) => write!(f, "open the {color} box"),
             TeacherOption::Drop => f.write_str("drop the carried object"),
+            TeacherOption::GoToPlace(place) => write!(f, "go to the {place}"),
+            TeacherOption::GoToObject(kind) => write!(f, "go to the {kind}"),
+            TeacherOption::PickUpObject(kind) => write!(f, "pick up the {kind}"),
+            TeacherOption::PlaceObject(kind) => write!(f, "place the {kind}"),
         }
     }
 }
@@ -210,6 +224,31 @@ fn parse_words(words: &[&str]) -> Option<TeacherOption> {
             Target::Item(Item { kind: Carryable::Box, color }) => Some(TeacherOption::OpenBox(color)),
             _ => None,
         },
+        _ => None,
+    }
+}
+
+/// The embodied phrases: "go to the kitchen table", "go to the apple", "pick up the apple",
+/// "place the apple". Any name after "go to" that is no object kind reads as a place; whether
+/// the plan has it is the skill's question.
+fn parse_embodied(words: &[&str]) -> Option<TeacherOption> {
+    let without_article = |rest: &[&str]| match rest {
+        ["the" | "a" | "an", rest @ ..] => rest.join(" "),
+        rest => rest.join(" "),
+    };
+    match words {
+        ["go", "to", rest @ ..] => {
+            let name = without_article(rest);
+            // A grid noun the grid parser refused ("the pink key") is no place either.
+            let grid_noun = rest
+                .last()
+                .is_some_and(|&noun| matches!(noun, "door" | "goal") || Carryable::from_name(noun).is_some());
+            ObjectKind::from_name(&name)
+                .map(TeacherOption::GoToObject)
+                .or_else(|| (!grid_noun).then(|| PlaceName::new(&name)).flatten().map(TeacherOption::GoToPlace))
+        }
+        ["pick", "up", rest @ ..] => ObjectKind::from_name(&without_article(rest)).map(TeacherOption::PickUpObject),
+        ["place" | "put", rest @ ..] => ObjectKind::from_name(&without_article(rest)).map(TeacherOption::PlaceObject),
         _ => None,
     }
 }

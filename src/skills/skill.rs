@@ -90,6 +90,11 @@ pub(crate) fn plan(option: TeacherOption, map: &KnownMap, among: Option<&[Pos]>)
         TeacherOption::OpenDoor(color) => open_door(color, map, among),
         TeacherOption::OpenBox(color) => open_box(color, map, among),
         TeacherOption::Drop => drop_held(map),
+        // Embodied options: a grid has no rooms, furniture or apples (`skills::embodied`).
+        TeacherOption::GoToPlace(_)
+        | TeacherOption::GoToObject(_)
+        | TeacherOption::PickUpObject(_)
+        | TeacherOption::PlaceObject(_) => Plan::Impossible,
     }
 }
 

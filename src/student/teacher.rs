@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use super::NUM_ACTIONS;
+use crate::env::embodied;
 use crate::env::grid::FogOfWar;
 use crate::env::vec_env::{EnvKind, VecEnv};
+use crate::skills::embodied::embodied_oracle_advice;
 use crate::skills::{TrueState, oracle_advice, oracle_needs_true_state};
 use crate::teacher::advisor::{AdviceOrigin, TeacherAdvice, TeacherClientStats};
 use crate::teacher::prompt::PromptTemplate;
@@ -107,7 +109,7 @@ impl TeacherPolicy for NoTeacher {
 
 /// The scripted oracle (`skills::oracle_advice`): plans over what the student has seen this
 /// episode, or over the true state on levels it cannot win otherwise. In embodied scenes it is
-/// the all-seeing expert.
+/// the all-seeing expert (`skills::embodied::embodied_oracle_advice`).
 #[derive(Clone, Debug)]
 pub struct OracleTeacher {
     sees_true_state: bool,
@@ -142,11 +144,9 @@ impl TeacherPolicy for OracleTeacher {
         self.options.resize(env.num_envs(), None);
         for (index, slot) in advice.iter_mut().enumerate().take(env.num_envs()) {
             let (option, action_probs) = match env.embodied(index) {
-                // The embodied expert comes with the embodied skills (next commit).
-                Some(_) => {
-                    *slot = None;
-                    self.options[index] = None;
-                    continue;
+                Some(embodied_env) => {
+                    let advised = embodied_oracle_advice(embodied_env);
+                    (advised.option, embodied::student::student_probabilities(&advised.action_probs))
                 }
                 None => {
                     let world = env.world(index);

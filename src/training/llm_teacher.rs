@@ -1,5 +1,5 @@
-//! The LLM teacher as a `TeacherPolicy`: per env it asks the `TeacherClient` for option advice
-//! on what the agent has seen, and maps the options' probabilities to primitive actions via the skills.
+//! The LLM teacher as a `TeacherPolicy`: per env (grid or embodied) it asks the `TeacherClient`
+//! for option advice on what the agent sees, and maps the options to primitive actions via the skills.
 //!
 //! The student never waits: a state the client has no advice for yet gets `None` (KL masked)
 //! and is queued for the workers; its advice is used from the first step it is back.
@@ -7,10 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::env::embodied::{self, EmbodiedEnv};
 use crate::env::grid::{FogOfWar, GridWorld};
 use crate::env::scene::TeacherSpec;
 use crate::env::text::{Detail, describe_at};
 use crate::env::vec_env::VecEnv;
+use crate::skills::embodied::{EmbodiedSkillStep, embodied_options, embodied_skill_action};
 use crate::skills::{Knowledge, SkillPlanner, SkillStep, available_options};
 use crate::student::teacher::EpisodeFogs;
 use crate::student::{ActionDistribution, TeacherPolicy};
@@ -117,6 +119,38 @@ pub fn advice_request(world: &GridWorld, seen: &FogOfWar, detail: Detail) -> Adv
     }
 }
 
+/// The question for an embodied env's state: its task, what the agent sees, the options.
+pub fn embodied_advice_request(env: &EmbodiedEnv) -> AdviceRequest {
+    AdviceRequest {
+        mission: embodied::text::mission(env),
+        description: embodied::text::describe(env),
+        options: embodied_options(env),
+    }
+}
+
+/// `action_distribution` for an embodied env, through the embodied skills, on the student's
+/// action indices (`embodied::student::ACTIONS`).
+pub fn embodied_action_distribution(advice: &TeacherAdvice, env: &EmbodiedEnv) -> Option<ActionDistribution> {
+    let mut distribution: ActionDistribution = Default::default();
+    let mut total = 0.0f32;
+    for (&option, &probability) in advice.options.iter().zip(&advice.probabilities) {
+        if !probability.is_finite() || probability <= 0.0 {
+            continue;
+        }
+        if let EmbodiedSkillStep::Act(action) = embodied_skill_action(option, env) {
+            distribution[embodied::student::index_of_action(action)] += probability;
+            total += probability;
+        }
+    }
+    if total <= 0.0 {
+        return None;
+    }
+    for p in &mut distribution {
+        *p /= total;
+    }
+    Some(distribution)
+}
+
 /// The teacher's action distribution: each option's probability goes to the primitive action
 /// its skill takes now; options whose skill cannot act now (done or impossible) are dropped
 /// and the rest renormalised. `None` when no option with probability can act.
@@ -147,6 +181,25 @@ pub fn action_distribution(
     Some(distribution)
 }
 
+impl LlmTeacher {
+    /// The question for env `index` now: the grid's, given what its agent has seen, or the
+    /// embodied one.
+    fn request_for(&mut self, env: &VecEnv, index: usize) -> AdviceRequest {
+        match env.embodied(index) {
+            Some(embodied_env) => embodied_advice_request(embodied_env),
+            None => advice_request(env.world(index), self.fogs.observe(env, index), self.detail),
+        }
+    }
+
+    /// What `advice` means in primitive actions for env `index` now.
+    fn distribution_for(&mut self, env: &VecEnv, index: usize, advice: &TeacherAdvice) -> Option<ActionDistribution> {
+        match env.embodied(index) {
+            Some(embodied_env) => embodied_action_distribution(advice, embodied_env),
+            None => action_distribution(advice, env.world(index), self.fogs.observe(env, index)),
+        }
+    }
+}
+
 impl TeacherPolicy for LlmTeacher {
     fn name(&self) -> &'static str {
         "llm"
@@ -154,24 +207,17 @@ impl TeacherPolicy for LlmTeacher {
 
     fn advise(&mut self, env: &VecEnv, advice: &mut [Option<ActionDistribution>]) {
         self.client.poll();
-        if env.is_embodied() {
-            // Embodied descriptions and skills come with the embodied skills (next commit).
-            advice.fill(None);
-            return;
-        }
         self.fogs.begin(env);
         self.advice.resize(env.num_envs(), None);
         let mut unanswered = Vec::new();
         for (index, slot) in advice.iter_mut().enumerate().take(env.num_envs()) {
-            let world = env.world(index);
-            let seen = self.fogs.observe(env, index);
-            let request = advice_request(world, seen, self.detail);
+            let request = self.request_for(env, index);
             let found = self.client.lookup(&request);
             if found.is_none() && self.wait_for_advice {
                 unanswered.push((index, request));
                 continue;
             }
-            *slot = found.as_deref().and_then(|option_advice| action_distribution(option_advice, world, seen));
+            *slot = found.as_deref().and_then(|option_advice| self.distribution_for(env, index, option_advice));
             self.advice[index] = found;
         }
         if unanswered.is_empty() {
@@ -181,8 +227,7 @@ impl TeacherPolicy for LlmTeacher {
         let answers = self.client.wait_for(&requests, ADVICE_TIMEOUT);
         for ((index, _), found) in unanswered.into_iter().zip(answers) {
             // Observing again in the same step changes nothing (reveal and reset are idempotent).
-            let (world, seen) = (env.world(index), self.fogs.observe(env, index));
-            advice[index] = found.as_deref().and_then(|option_advice| action_distribution(option_advice, world, seen));
+            advice[index] = found.as_deref().and_then(|option_advice| self.distribution_for(env, index, option_advice));
             self.advice[index] = found;
         }
     }

@@ -3,8 +3,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
+
+use super::occupancy::Occupancy;
 
 /// Walls are drawn as segments in the file and become boxes this thick (metres).
 pub const WALL_THICKNESS: f32 = 0.1;
@@ -14,6 +17,67 @@ pub const OBJECT_SIZE: f32 = 0.12;
 const PLACEMENT_MARGIN: f32 = 0.08;
 /// Candidate floor spots are laid out on a grid this fine.
 const FLOOR_SPOT_SPACING: f32 = 0.1;
+
+/// The longest room or furniture name (bytes): names travel inside teacher options, which are
+/// `Copy`, as `PlaceName`s.
+pub const MAX_PLACE_NAME: usize = 31;
+
+/// A room's or a piece of furniture's name ("kitchen", "kitchen table"), stored inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlaceName {
+    len: u8,
+    bytes: [u8; MAX_PLACE_NAME],
+}
+
+impl PlaceName {
+    /// The name, if it fits and is lowercase words (letters, digits, single spaces).
+    pub fn new(name: &str) -> Option<PlaceName> {
+        let words_ok = !name.is_empty()
+            && name
+                .split(' ')
+                .all(|word| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        if !words_ok || name.len() > MAX_PLACE_NAME {
+            return None;
+        }
+        let mut bytes = [0; MAX_PLACE_NAME];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        Some(PlaceName { len: name.len() as u8, bytes })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Built from a `&str` of ASCII words only.
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for PlaceName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for PlaceName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for PlaceName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for PlaceName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<PlaceName, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        PlaceName::new(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{name:?} is not a place name (lowercase words, {MAX_PLACE_NAME} bytes at most)"
+            ))
+        })
+    }
+}
 
 /// What a piece of furniture is; the semantic class rays report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -44,7 +108,7 @@ impl FurnitureKind {
 }
 
 /// What a small object is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
 pub enum ObjectKind {
     Apple,
     Mug,
@@ -66,6 +130,29 @@ impl ObjectKind {
 
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// The name in teacher text and options ("apple").
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Apple => "apple",
+            ObjectKind::Mug => "mug",
+            ObjectKind::Book => "book",
+            ObjectKind::Bowl => "bowl",
+            ObjectKind::Remote => "remote",
+            ObjectKind::Laptop => "laptop",
+        }
+    }
+
+    /// Reads `name` back.
+    pub fn from_name(name: &str) -> Option<ObjectKind> {
+        ObjectKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -228,6 +315,15 @@ pub struct FloorPlan {
     pub start_spots: Vec<(f32, f32)>,
     /// The bounding rectangle of all rooms.
     pub bounds: Rect,
+    /// Where the agent's disc fits, on a grid (`occupancy()`).
+    occupancy: OnceLock<Occupancy>,
+}
+
+/// A room or a piece of furniture, by index into the plan's lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Place {
+    Room(usize),
+    Furniture(usize),
 }
 
 impl FloorPlan {
@@ -260,6 +356,22 @@ impl FloorPlan {
         }
         if file.max_steps == 0 {
             return Err("max_steps must be at least 1".into());
+        }
+        // Rooms and furniture are advised by name ("go to the kitchen table"): each name must
+        // be a `PlaceName` and name one place only.
+        let place_names: Vec<&str> = file
+            .rooms
+            .iter()
+            .map(|room| room.name.as_str())
+            .chain(file.furniture.iter().map(|piece| piece.name.as_str()))
+            .collect();
+        for (i, name) in place_names.iter().enumerate() {
+            if PlaceName::new(name).is_none() {
+                return Err(format!("the name `{name}` must be lowercase words of {MAX_PLACE_NAME} bytes at most"));
+            }
+            if place_names[..i].contains(name) {
+                return Err(format!("the name `{name}` is used twice (rooms and furniture share one set of names)"));
+            }
         }
         for (i, room) in file.rooms.iter().enumerate() {
             if !room.rect.is_finite_and_positive() {
@@ -453,12 +565,38 @@ impl FloorPlan {
                 return Err(format!("task names {object:?}, but no object rule places one"));
             }
         }
-        Ok(FloorPlan { file, wall_boxes, object_spots, object_support_furniture, start_spots, bounds })
+        Ok(FloorPlan {
+            file,
+            wall_boxes,
+            object_spots,
+            object_support_furniture,
+            start_spots,
+            bounds,
+            occupancy: OnceLock::new(),
+        })
     }
 
     /// The name of the room containing the point, if any.
     pub fn room_at(&self, x: f32, z: f32) -> Option<&str> {
-        self.file.rooms.iter().find(|room| room.rect.contains(x, z)).map(|room| room.name.as_str())
+        self.room_index_at(x, z).map(|index| self.file.rooms[index].name.as_str())
+    }
+
+    /// The index of the room containing the point, if any.
+    pub fn room_index_at(&self, x: f32, z: f32) -> Option<usize> {
+        self.file.rooms.iter().position(|room| room.rect.contains(x, z))
+    }
+
+    /// The room or piece of furniture called `name`.
+    pub fn place(&self, name: &str) -> Option<Place> {
+        if let Some(index) = self.file.rooms.iter().position(|room| room.name == name) {
+            return Some(Place::Room(index));
+        }
+        self.file.furniture.iter().position(|piece| piece.name == name).map(Place::Furniture)
+    }
+
+    /// The occupancy grid skills plan on, built on first use.
+    pub fn occupancy(&self) -> &Occupancy {
+        self.occupancy.get_or_init(|| Occupancy::of(self))
     }
 }
 

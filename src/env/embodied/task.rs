@@ -59,6 +59,8 @@ pub struct EmbodiedEnv {
     /// by default, as in the grid.
     pub shaping: Option<f32>,
     done: bool,
+    /// Rooms the agent has stood in this episode, one bit per room index (explore's memory).
+    rooms_visited: u64,
 }
 
 impl EmbodiedEnv {
@@ -80,7 +82,15 @@ impl EmbodiedEnv {
             }
         };
         let max_steps = plan.file.max_steps;
-        Ok(EmbodiedEnv { world: World::new(plan), task, max_steps, steps: 0, shaping: None, done: false })
+        Ok(EmbodiedEnv {
+            world: World::new(plan),
+            task,
+            max_steps,
+            steps: 0,
+            shaping: None,
+            done: false,
+            rooms_visited: 0,
+        })
     }
 
     /// Starts a new episode laid out by `seed`.
@@ -92,6 +102,20 @@ impl EmbodiedEnv {
         self.world.reset(seed, avoid);
         self.steps = 0;
         self.done = false;
+        self.rooms_visited = 0;
+        self.note_room();
+    }
+
+    /// Marks the room the agent stands in as visited.
+    fn note_room(&mut self) {
+        if let Some(room) = self.world.plan().room_index_at(self.world.pose.x, self.world.pose.z) {
+            self.rooms_visited |= 1 << room.min(63);
+        }
+    }
+
+    /// Whether the agent has stood in room `room` (an index into the plan's rooms) this episode.
+    pub fn has_visited(&self, room: usize) -> bool {
+        room < 64 && self.rooms_visited & (1 << room) != 0
     }
 
     /// Straight-line metres still to cover (walls ignored). ObjectNav: to the nearest goal
@@ -143,6 +167,7 @@ impl EmbodiedEnv {
         self.steps += 1;
         let before = self.shaping.map(|_| self.goal_distance());
         let outcome = self.world.act(action);
+        self.note_room();
         let success = match (self.task, outcome) {
             (Task::ObjectNav { .. }, Outcome::Stopped) => self.is_success(),
             (Task::PickPlace { .. }, Outcome::Placed { .. }) => self.is_success(),

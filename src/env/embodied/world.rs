@@ -258,15 +258,24 @@ impl World {
     /// Moves `distance` along the heading in short pieces; a piece that would enter an
     /// obstacle slides along x or z alone, or stops the move.
     pub fn move_forward(&mut self, distance: f32) -> Outcome {
-        let (dx, dz) = self.pose.forward();
+        let (x, z, blocked) = self.forward_end(self.pose, distance);
+        self.pose.x = x;
+        self.pose.z = z;
+        if blocked { Outcome::Blocked } else { Outcome::Moved }
+    }
+
+    /// Where moving `distance` from `pose` along its heading ends (x, z), and whether an
+    /// obstacle cut it short, without moving (what planners look ahead with).
+    pub fn forward_end(&self, pose: Pose, distance: f32) -> (f32, f32, bool) {
+        let (dx, dz) = pose.forward();
         let pieces = (distance / MOVE_PIECE).ceil().max(1.0) as usize;
         let (step_x, step_z) = (dx * distance / pieces as f32, dz * distance / pieces as f32);
+        let (mut x, mut z) = (pose.x, pose.z);
         let mut blocked = false;
         for _ in 0..pieces {
-            let (x, z) = (self.pose.x, self.pose.z);
             if self.is_free(x + step_x, z + step_z) {
-                self.pose.x += step_x;
-                self.pose.z += step_z;
+                x += step_x;
+                z += step_z;
                 continue;
             }
             blocked = true;
@@ -278,13 +287,13 @@ impl World {
             };
             match slides.iter().find(|(sx, sz)| (sx.abs() > 1e-6 || sz.abs() > 1e-6) && self.is_free(x + sx, z + sz)) {
                 Some((sx, sz)) => {
-                    self.pose.x += sx;
-                    self.pose.z += sz;
+                    x += sx;
+                    z += sz;
                 }
                 None => break,
             }
         }
-        if blocked { Outcome::Blocked } else { Outcome::Moved }
+        (x, z, blocked)
     }
 
     /// The nearest wall or furniture along a ray, skipping furniture `skip`: (distance, hit).
@@ -424,6 +433,25 @@ impl World {
             }
             None => Outcome::Failed,
         }
+    }
+
+    /// The receptacle `Place` would put an object on now: straight ahead, its edge within
+    /// reach (whether or not something is held).
+    pub fn place_target(&self) -> Option<usize> {
+        let (dx, dz) = self.pose.forward();
+        let (distance, hit) = self.cast_solid(self.pose.x, self.pose.z, dx, dz, None);
+        match hit {
+            Hit::Furniture(furniture) if self.plan.file.furniture[furniture].receptacle && distance <= REACH => {
+                Some(furniture)
+            }
+            _ => None,
+        }
+    }
+
+    /// What the solid ray straight ahead meets (walls and furniture, not objects), and how far.
+    pub fn solid_ahead(&self) -> (f32, Hit) {
+        let (dx, dz) = self.pose.forward();
+        self.cast_solid(self.pose.x, self.pose.z, dx, dz, None)
     }
 
     /// Puts the held object on the receptacle straight ahead, if its edge is within reach;
