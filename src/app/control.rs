@@ -182,7 +182,7 @@ pub fn run_controls(
                 }
                 Err(error) => controls.tell(error, true),
             },
-            Control::LoadScene(path) => match load_scene(&path, wanted.0) {
+            Control::LoadScene(path) => match load_scene(&path, wanted.0, outputs.snapshot.is_embodied()) {
                 Ok((scene, trainer)) => {
                     views.info.set_if_neq(SceneInfo::of(&scene));
                     views.files.scene = scene;
@@ -210,10 +210,17 @@ fn load_checkpoint(scene: &Scene, dir: &Path) -> Result<Trainer, String> {
     Ok(trainer)
 }
 
-fn load_scene(path: &Path, teacher: TeacherKind) -> Result<(Scene, Trainer), String> {
+/// Loads a scene of the kind shown now (`embodied` or grid): the views of each kind are
+/// built when the app starts.
+fn load_scene(path: &Path, teacher: TeacherKind, embodied: bool) -> Result<(Scene, Trainer), String> {
     let scene = Scene::load(path).map_err(|error| error.to_string())?;
-    if scene.grid().is_none() {
-        return Err(format!("{}: the app shows grid scenes only", path.display()));
+    if scene.embodied().is_some() != embodied {
+        let (now, asked) = if embodied { ("an embodied", "a grid") } else { ("a grid", "an embodied") };
+        return Err(format!(
+            "{}: {asked} scene; this window shows {now} scene: start `duet --scene {}` for it",
+            path.display(),
+            path.display()
+        ));
     }
     let config = TrainerConfig::from_scene(&scene, teacher).map_err(|error| format!("{}: {error}", path.display()))?;
     let mut trainer = Trainer::with_teacher_loading(config, TeacherLoading::Background)
@@ -241,7 +248,9 @@ fn start_run(
     outputs.snapshot.latest = None;
     outputs.snapshot.updating = false;
     outputs.teacher_view.capture(&trainer, focus);
-    *outputs.motion = AgentMotion::snap(focus, trainer.env().world(focus));
+    if let Some(world) = trainer.env().grid(focus) {
+        *outputs.motion = AgentMotion::snap(focus, world);
+    }
     outputs.fault.message = None;
     views.history.clear();
     *views.learning_curve = LearningCurve::default();

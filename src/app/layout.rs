@@ -4,10 +4,10 @@
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 
+use super::WINDOW_SIZE;
 use super::panels::PANEL_WIDTH;
 use super::race::RaceMode;
 use super::simulation::TrainingSnapshot;
-use super::WINDOW_SIZE;
 
 /// Space around everything (logical pixels, as are the other constants).
 pub const MARGIN: f32 = 16.0;
@@ -159,8 +159,7 @@ impl Plugin for LayoutPlugin {
         let window = Vec2::new(WINDOW_SIZE.0 as f32, WINDOW_SIZE.1 as f32);
         let (grid, num_envs) = {
             let snapshot = app.world().resource::<TrainingSnapshot>();
-            let world = snapshot.world(0);
-            ((world.width(), world.height()), snapshot.num_envs())
+            (snapshot.layout_cells(), snapshot.num_envs())
         };
         let race = app.world().get_resource::<RaceMode>().is_some_and(|race| race.0);
         let compute = if race { ViewLayout::compute_race } else { ViewLayout::compute };
@@ -174,7 +173,8 @@ fn spawn_skeleton(mut commands: Commands) {
     // No multisampling: everything drawn is axis-aligned UI, pre-rasterised grid images and
     // egui's own anti-aliased meshes, so 4x MSAA (Bevy's default) bought nothing visible but
     // cost a multisampled target and its resolve every frame under software Vulkan.
-    commands.spawn((Camera2d, Msaa::Off));
+    // The UI draws on this camera even where 3D cameras (embodied scenes) come after it.
+    commands.spawn((Camera2d, Msaa::Off, IsDefaultUiCamera));
     let header = commands
         .spawn(Node {
             height: px(HEADER_HEIGHT),
@@ -231,12 +231,11 @@ fn follow_window(
     race: Option<Res<RaceMode>>,
     mut layout: ResMut<ViewLayout>,
 ) {
-    let world = snapshot.world(0);
     let compute = if race.is_some_and(|race| race.0) { ViewLayout::compute_race } else { ViewLayout::compute };
     let computed = compute(
         views_area(window.resolution.size(), ui_scale.0),
         window.resolution.scale_factor() * ui_scale.0,
-        (world.width(), world.height()),
+        snapshot.layout_cells(),
         snapshot.num_envs(),
     );
     layout.set_if_neq(computed);

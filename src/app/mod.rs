@@ -23,6 +23,7 @@
 #![allow(clippy::too_many_arguments)]
 
 mod bench_ui;
+pub mod embodied_view;
 pub mod control;
 pub mod feedback_view;
 mod flash;
@@ -126,7 +127,12 @@ pub struct SceneInfo {
 impl SceneInfo {
     /// The scene's name, level and envs (a non-grid scene shows no level).
     pub fn of(scene: &Scene) -> SceneInfo {
-        let (level, num_envs) = scene.grid().map_or((String::new(), 0), |grid| (grid.level.name(), grid.num_envs));
+        let level = match (scene.grid(), scene.embodied()) {
+            (Some(grid), _) => grid.level.name(),
+            (None, Some(embodied)) => embodied.plan.display().to_string(),
+            (None, None) => String::new(),
+        };
+        let num_envs = scene.env.num_envs();
         SceneInfo { name: scene.name.clone(), level, num_envs }
     }
 }
@@ -134,8 +140,9 @@ impl SceneInfo {
 /// Loads the scene (errors name `path:line:col`) and runs the app until its window closes.
 pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
     let (scene, source) = load_scene(options.scene_path.as_deref())?;
-    if scene.grid().is_none() {
-        anyhow::bail!("{source}: the app shows grid scenes only");
+    let embodied = scene.embodied().is_some();
+    if embodied && options.race {
+        anyhow::bail!("{source}: the race view shows grid scenes only");
     }
     let info = SceneInfo::of(&scene);
     let tab = match options.tab.as_deref() {
@@ -208,17 +215,28 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
         frame_times::FrameTimesPlugin,
         layout::LayoutPlugin,
         hud::HudPlugin,
-        focus_view::FocusViewPlugin,
-        mosaic::MosaicPlugin,
         flash::FlashPlugin,
         learning_curve::LearningCurvePlugin,
         update_history::UpdateHistoryPlugin,
         panels::PanelsPlugin,
         shortcuts::ShortcutsPlugin,
-        manual::ManualPlugin,
-        option_overlay::OptionOverlayPlugin,
     ))
-    .add_plugins((race::RaceSimPlugin, race::RaceViewPlugin, tuning::TuningPlugin))
+    // The race's run state and messages (the panels' race switch reads them in every scene).
+    .add_plugins((race::RaceSimPlugin, tuning::TuningPlugin));
+    if embodied {
+        app.add_plugins(embodied_view::EmbodiedViewPlugin);
+    } else {
+        // The grid's views: the focused grid, the mosaic, the followed option's walk, the
+        // keyboard take-over and the race.
+        app.add_plugins((
+            focus_view::FocusViewPlugin,
+            mosaic::MosaicPlugin,
+            manual::ManualPlugin,
+            option_overlay::OptionOverlayPlugin,
+            race::RaceViewPlugin,
+        ));
+    }
+    app
     // After finished updates are collected (PreUpdate), before the views draw.
     .add_systems(Update, control::run_controls.before(layout::UpdateLayout));
     if options.demo {

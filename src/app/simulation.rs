@@ -12,6 +12,7 @@ use bevy_egui::input::EguiWantsInput;
 use super::feedback_view::FeedbackView;
 use super::ppo_worker::UpdateWorker;
 use super::teacher_view::TeacherView;
+use crate::env::embodied::EmbodiedEnv;
 use crate::env::grid::{Action, GridWorld, Pos};
 use crate::env::scene::EncoderKind;
 use crate::metrics::UpdateRecord;
@@ -61,6 +62,8 @@ impl LiveTrainer {
 #[derive(Resource, Clone, Debug)]
 pub struct TrainingSnapshot {
     worlds: Vec<GridWorld>,
+    /// The envs of an embodied scene (`worlds` is empty then).
+    embodied: Vec<EmbodiedEnv>,
     /// The teacher's most likely action per env (`None`: no advice).
     pub advice: Vec<Option<Action>>,
     pub frames: u64,
@@ -92,6 +95,7 @@ impl TrainingSnapshot {
     pub fn of(trainer: &Trainer) -> TrainingSnapshot {
         let mut snapshot = TrainingSnapshot {
             worlds: Vec::new(),
+            embodied: Vec::new(),
             advice: Vec::new(),
             frames: 0,
             updates: 0,
@@ -115,9 +119,18 @@ impl TrainingSnapshot {
     /// Copies what views need from `trainer` (reusing the worlds' allocations).
     pub fn publish(&mut self, trainer: &Trainer) {
         let env = trainer.env();
-        self.worlds.resize_with(env.num_envs(), || env.world(0).clone());
-        for (index, world) in self.worlds.iter_mut().enumerate() {
-            world.clone_from(env.world(index));
+        if let Some(first) = env.embodied(0) {
+            self.embodied.resize_with(env.num_envs(), || first.clone());
+            for (index, copy) in self.embodied.iter_mut().enumerate() {
+                if let Some(embodied) = env.embodied(index) {
+                    copy.clone_from(embodied);
+                }
+            }
+        } else {
+            self.worlds.resize_with(env.num_envs(), || env.world(0).clone());
+            for (index, world) in self.worlds.iter_mut().enumerate() {
+                world.clone_from(env.world(index));
+            }
         }
         self.advice.clear();
         self.advice.extend(trainer.advice().iter().map(|advice| advice.as_ref().and_then(most_likely_action)));
@@ -135,7 +148,31 @@ impl TrainingSnapshot {
     }
 
     pub fn num_envs(&self) -> usize {
-        self.worlds.len()
+        self.worlds.len().max(self.embodied.len())
+    }
+
+    /// Whether the envs are embodied apartments (the grid views stay away).
+    pub fn is_embodied(&self) -> bool {
+        !self.embodied.is_empty()
+    }
+
+    /// Env `env`'s embodied env, or the last env's for an index out of range (embodied scenes).
+    pub fn embodied(&self, env: usize) -> Option<&EmbodiedEnv> {
+        self.embodied.get(env.min(self.embodied.len().saturating_sub(1)))
+    }
+
+    /// The cells the layout sizes the views by: the grid, or the apartment in half-metre squares.
+    pub fn layout_cells(&self) -> (usize, usize) {
+        match self.embodied.first() {
+            Some(env) => {
+                let bounds = env.world.plan().bounds;
+                ((bounds.width() / 0.5).ceil() as usize, (bounds.depth() / 0.5).ceil() as usize)
+            }
+            None => {
+                let world = self.world(0);
+                (world.width(), world.height())
+            }
+        }
     }
 
     /// The env under manual control as of the last publication, if any.
@@ -143,7 +180,8 @@ impl TrainingSnapshot {
         self.manual
     }
 
-    /// Env `env`'s world, or the last env's for an index out of range.
+    /// Env `env`'s grid world, or the last env's for an index out of range (grid scenes only:
+    /// the grid views run only for them).
     pub fn world(&self, env: usize) -> &GridWorld {
         // A scene has at least one env (the scene loader checks), so the index is valid.
         &self.worlds[env.min(self.worlds.len().saturating_sub(1))]
@@ -317,7 +355,9 @@ pub struct SimulationPlugin {
 
 impl Plugin for SimulationPlugin {
     fn build(&self, app: &mut App) {
-        let motion = AgentMotion::snap(0, app.world().resource::<TrainingSnapshot>().world(0));
+        let snapshot = app.world().resource::<TrainingSnapshot>();
+        let motion =
+            if snapshot.is_embodied() { AgentMotion::default() } else { AgentMotion::snap(0, snapshot.world(0)) };
         let teacher = app.world().resource::<TrainingSnapshot>().teacher;
         let when_on = if teacher == TeacherKind::None { TeacherKind::Oracle } else { teacher };
         app.insert_resource(Time::<Fixed>::from_hz(self.speed.ticks_per_sec()))
@@ -429,7 +469,7 @@ pub fn advance(
     let started = Instant::now();
     let mut steps = 0;
     let rollout_full = loop {
-        let before = AgentPose::of(trainer.env().world(focused));
+        let before = trainer.env().grid(focused).map(AgentPose::of);
         let full = match trainer.step() {
             Ok(full) => full,
             Err(error) => {
@@ -445,14 +485,15 @@ pub fn advance(
         }
         outputs.teacher_view.follow_step(trainer, focused);
         steps += 1;
-        let world = trainer.env().world(focused);
-        let episode_restarted = world.step_count == 0;
-        *outputs.motion = if episode_restarted || budget.is_some() {
-            // A new episode (or a blur of steps) jumps rather than slides.
-            AgentMotion::snap(focused, world)
-        } else {
-            AgentMotion { env: focused, from: before, to: AgentPose::of(world) }
-        };
+        if let (Some(world), Some(before)) = (trainer.env().grid(focused), before) {
+            let episode_restarted = world.step_count == 0;
+            *outputs.motion = if episode_restarted || budget.is_some() {
+                // A new episode (or a blur of steps) jumps rather than slides.
+                AgentMotion::snap(focused, world)
+            } else {
+                AgentMotion { env: focused, from: before, to: AgentPose::of(world) }
+            };
+        }
         let out_of_budget = budget.is_none_or(|budget| started.elapsed() >= budget);
         if full || out_of_budget || steps >= 10_000 {
             break full;
@@ -582,7 +623,7 @@ fn snap_motion_on_focus_change(
     snapshot: Res<TrainingSnapshot>,
     mut motion: ResMut<AgentMotion>,
 ) {
-    if focus.is_changed() && motion.env != focus.0 && focus.0 < snapshot.num_envs() {
+    if focus.is_changed() && motion.env != focus.0 && focus.0 < snapshot.num_envs() && !snapshot.is_embodied() {
         *motion = AgentMotion::snap(focus.0, snapshot.world(focus.0));
     }
 }

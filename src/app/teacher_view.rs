@@ -67,6 +67,18 @@ impl TeacherView {
         self.teacher_name = teacher.name();
         self.env = env;
         let detail = trainer.config().teacher_settings.description;
+        if let Some(embodied) = envs.embodied(env) {
+            // An apartment: its own description; the followed option is drawn by the 3D view.
+            self.description = crate::env::embodied::text::describe(embodied);
+            self.capture_advice(trainer, env);
+            self.followed = self.top_option().map(|(option, probability)| FollowedOption {
+                option,
+                probability,
+                path: Vec::new(),
+                target: None,
+            });
+            return;
+        }
         let world = envs.world(env);
         // What the teacher is asked: the same detail and the same record of what was seen.
         self.description = match envs.fog(env) {
@@ -76,22 +88,8 @@ impl TeacherView {
                 describe_at(detail, world, Some(seen))
             }
         };
-        self.advice = teacher.option_advice(env).cloned();
-        self.stats = teacher.client_stats();
-        self.adapters = self.stats.as_ref().map(|_| {
-            trainer.config().teacher_settings.adapters.as_deref().map_or("base".to_owned(), |path| {
-                path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned())
-            })
-        });
-        let prompt = teacher.prompt().map(|template| template.text());
-        if self.prompt.as_deref() != prompt {
-            self.prompt = prompt.map(str::to_owned);
-        }
-        let top = self.advice.as_ref().and_then(|advice| {
-            let option = advice.top_option()?;
-            let index = advice.options.iter().position(|&candidate| candidate == option)?;
-            Some((option, advice.probabilities.get(index).copied().unwrap_or(0.0)))
-        });
+        self.capture_advice(trainer, env);
+        let top = self.top_option();
         let followed = match top {
             Some((option, probability)) => {
                 let seen = match envs.fog(env) {
@@ -106,11 +104,36 @@ impl TeacherView {
         self.followed = followed;
     }
 
+    /// The teacher's advice, statistics, adapters and prompt for env `env`.
+    fn capture_advice(&mut self, trainer: &Trainer, env: usize) {
+        let teacher = trainer.teacher();
+        self.advice = teacher.option_advice(env).cloned();
+        self.stats = teacher.client_stats();
+        self.adapters = self.stats.as_ref().map(|_| {
+            trainer.config().teacher_settings.adapters.as_deref().map_or("base".to_owned(), |path| {
+                path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned())
+            })
+        });
+        let prompt = teacher.prompt().map(|template| template.text());
+        if self.prompt.as_deref() != prompt {
+            self.prompt = prompt.map(str::to_owned);
+        }
+    }
+
+    /// The advice's most likely option and its probability.
+    fn top_option(&self) -> Option<(TeacherOption, f32)> {
+        self.advice.as_ref().and_then(|advice| {
+            let option = advice.top_option()?;
+            let index = advice.options.iter().position(|&candidate| candidate == option)?;
+            Some((option, advice.probabilities.get(index).copied().unwrap_or(0.0)))
+        })
+    }
+
     /// Call after every step of the trainer with the focused env: keeps what its agent has
     /// seen this episode (the skills plan over it), one 7x7 view's work per step.
     pub fn follow_step(&mut self, trainer: &Trainer, env: usize) {
         let envs = trainer.env();
-        if env >= envs.num_envs() || envs.fog(env).is_some() {
+        if env >= envs.num_envs() || envs.is_embodied() || envs.fog(env).is_some() {
             return;
         }
         let world = envs.world(env);
