@@ -174,7 +174,11 @@ fn loading_a_checkpoint_puts_its_hand_set_lambda_back_in_force() {
     run_until(&mut app, "the checkpoint loaded", |world| world.resource::<LambdaOverride>().0.is_some());
     assert_eq!(app.world().resource::<LambdaOverride>().0, Some(0.7));
     let snapshot = app.world().resource::<TrainingSnapshot>();
-    assert!(snapshot.lambda_overridden && snapshot.lambda == 0.7, "{:?}", (snapshot.lambda, snapshot.lambda_overridden));
+    assert!(
+        snapshot.lambda_overridden && snapshot.lambda == 0.7,
+        "{:?}",
+        (snapshot.lambda, snapshot.lambda_overridden)
+    );
     run_until(&mut app, "an update after loading", |world| !world.resource::<UpdateHistory>().records.is_empty());
     assert_eq!(app.world().resource::<UpdateHistory>().records.last().map(|record| record.lambda), Some(0.7));
 }
@@ -326,7 +330,7 @@ fn planning_the_followed_option_stays_cheap_on_large_grids() {
     for level in ["DoorKey-8x8", "DoorKey-16x16", "KeyCorridorS3R3"] {
         let level = duet::env::grid::Level::from_name(level).expect("a level name");
         let mut env = VecEnv::new(VecEnvConfig::new(level.clone(), 1, 5));
-        let mut oracle = OracleTeacher::new(&level);
+        let mut oracle = OracleTeacher::new(&duet::env::vec_env::EnvKind::Grid(level.clone()));
         let mut advice = vec![None];
         let mut fog = FogOfWar::for_world(env.world(0));
         let (mut plans, mut longest, mut total) = (0u32, Duration::ZERO, Duration::ZERO);
@@ -490,5 +494,32 @@ fn using_tuned_adapters_rebuilds_the_teacher_and_the_teacher_tab_names_them() {
     });
     assert_eq!(app.world().resource::<TrainingSnapshot>().teacher, TeacherKind::Llm);
     choose(&mut app, None);
-    run_until(&mut app, "the base teacher", |world| world.resource::<TeacherView>().adapters.as_deref() == Some("base"));
+    run_until(&mut app, "the base teacher", |world| {
+        world.resource::<TeacherView>().adapters.as_deref() == Some("base")
+    });
+}
+
+#[test]
+fn an_embodied_scene_trains_headlessly_and_the_teacher_view_reads_the_apartment() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenes/pickplace-apartment-1.ron");
+    let mut scene = Scene::load(path).expect("the shipped scene loads");
+    scene.student.frames_per_env = 32;
+    scene.student.minibatch = 64;
+    let mut app = headless_app(scene, TeacherKind::Oracle, Speed::Max, Duration::from_secs_f64(1.0 / 60.0))
+        .expect("headless app");
+    run_until(&mut app, "two PPO updates", |world| world.resource::<TrainingSnapshot>().updates >= 2);
+    let snapshot = app.world().resource::<TrainingSnapshot>();
+    assert!(snapshot.is_embodied() && snapshot.num_envs() == 16);
+    assert!(snapshot.embodied(0).is_some_and(|env| env.steps > 0 || env.world.held.is_some() || snapshot.frames > 0));
+    let teacher = app.world().resource::<TeacherView>();
+    assert!(teacher.description.starts_with("Mission: put the apple on the kitchen table."), "{}", teacher.description);
+    let followed = teacher.followed.as_ref().expect("the oracle always advises");
+    assert!(
+        matches!(
+            followed.option,
+            TeacherOption::PickUpObject(_) | TeacherOption::GoToPlace(_) | TeacherOption::PlaceObject(_)
+        ),
+        "{:?}",
+        followed.option
+    );
 }

@@ -134,10 +134,7 @@ fn screenshot_of_the_default_scene_shows_the_grid() {
             g > 200 && r < 100 && b < 100
         })
         .count();
-    assert!(
-        mosaic_green >= 400,
-        "thumbnails missing below the mosaic's first row: {mosaic_green} green pixels\n{log}"
-    );
+    assert!(mosaic_green >= 400, "thumbnails missing below the mosaic's first row: {mosaic_green} green pixels\n{log}");
     let mut distinct = rgb.clone();
     distinct.sort_unstable();
     distinct.dedup();
@@ -259,7 +256,7 @@ fn prompt_editor_says_when_the_teacher_takes_no_prompt() {
     use duet::app::prompt_editor::PromptEditor;
     use duet::student::TeacherPolicy;
     let level = duet::env::scene::Scene::default().grid_level().cloned().expect("the default scene is a grid scene");
-    let mut oracle = duet::student::OracleTeacher::new(&level);
+    let mut oracle = duet::student::OracleTeacher::new(&duet::env::vec_env::EnvKind::Grid(level.clone()));
     let mut editor = PromptEditor::default();
     editor.sync(oracle.prompt().map(|template| template.text()));
     assert_eq!(editor.in_force, None);
@@ -344,4 +341,58 @@ fn the_race_view_shows_the_second_run_beside_the_first() {
     // Only the teacher's option on the first run's view is amber there (a few dozen pixels);
     // without --race the right half has none at all.
     assert!(count(0..views_width / 2) < 1000, "the first run's view should not be framed in amber\n{log}");
+}
+
+#[test]
+fn screenshot_of_an_embodied_scene_shows_the_apartment_in_3d_and_the_panel() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shot = dir.path().join("embodied.png");
+    let mut command = app_under_xvfb_on(dir.path(), &manifest_path("scenes/pickplace-apartment-1.ron"));
+    command.args(["--teacher", "oracle"]).arg("--screenshot").arg(&shot).args(["--frames", "90"]);
+    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
+    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
+    let status = status.unwrap_or_else(|| panic!("duet did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
+    assert!(status.success(), "duet --screenshot failed ({status})\n{log}");
+    let (width, height, pixels) = read_png(&shot);
+    assert_eq!((width, height), WINDOW, "screenshot has the window's size");
+    let rgb: Vec<[u8; 3]> = pixels.chunks_exact(4).map(|p| [p[0], p[1], p[2]]).collect();
+    let at = |x: usize, y: usize| rgb[y * width as usize + x];
+    // The 3D view (left of the mosaic, under the header): lit, shaded surfaces in many
+    // colours, and none of the magenta a failed material draws.
+    let view: Vec<[u8; 3]> = (150..480).flat_map(|y| (30..480).map(move |x| (x, y))).map(|(x, y)| at(x, y)).collect();
+    let mut distinct = view.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(distinct.len() >= 200, "only {} colours in the 3D view: not rendered", distinct.len());
+    let magenta = view.iter().filter(|&&[r, g, b]| r > 200 && g < 60 && b > 200).count();
+    assert!(magenta < 50, "{magenta} magenta pixels in the 3D view: a material failed\n{log}");
+    // Pale floors and walls (the apartment), and the furniture's browns.
+    let pale = view.iter().filter(|&&[r, g, b]| r > 150 && g > 150 && b > 150).count();
+    let brown = view.iter().filter(|&&[r, g, b]| r > g && g > b && r > 80 && r - b > 40).count();
+    assert!(pale > view.len() / 10, "too few floor and wall pixels: {pale}\n{log}");
+    assert!(brown > 1000, "too little furniture: {brown}\n{log}");
+    // The side panel is there with text on it.
+    let panel_x = (WINDOW.0 - PANEL_WIDTH) as usize + 4;
+    let bright_text = (0..height as usize)
+        .flat_map(|y| (panel_x..width as usize).map(move |x| (x, y)))
+        .filter(|&(x, y)| at(x, y).iter().all(|&c| c > 180))
+        .count();
+    assert!(bright_text > 500, "only {bright_text} bright (text) pixels in the side panel");
+}
+
+#[test]
+fn the_window_refuses_to_switch_between_grid_and_embodied_scenes_and_bad_plans_fail_early() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scene = dir.path().join("broken.ron");
+    std::fs::write(
+        &scene,
+        "Scene(name: \"x\", seed: 1, env: Embodied(plan: \"missing.ron\", task: 0), student: (encoder: Mlp))",
+    )
+    .expect("write scene");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_duet"));
+    command.arg("--scene").arg(&scene).current_dir(dir.path());
+    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!status.expect("finished").success());
+    assert!(stderr.contains("broken.ron") && stderr.contains("missing.ron"), "{stderr}");
 }

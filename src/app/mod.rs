@@ -23,8 +23,8 @@
 #![allow(clippy::too_many_arguments)]
 
 mod bench_ui;
-pub mod embodied_view;
 pub mod control;
+pub mod embodied_view;
 pub mod feedback_view;
 mod flash;
 mod focus_view;
@@ -237,8 +237,8 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
         ));
     }
     app
-    // After finished updates are collected (PreUpdate), before the views draw.
-    .add_systems(Update, control::run_controls.before(layout::UpdateLayout));
+        // After finished updates are collected (PreUpdate), before the views draw.
+        .add_systems(Update, control::run_controls.before(layout::UpdateLayout));
     if options.demo {
         app.insert_resource(panels::PanelZoom(1.0)).add_systems(PreUpdate, scale_for_demo);
     }
