@@ -58,6 +58,11 @@ impl Walker {
             TeacherOption::OpenDoor(color) => matches!(cell, Cell::Door { color: c, .. } if c == color),
             TeacherOption::OpenBox(color) => matches!(cell, Cell::Box { color: c, .. } if c == color),
             TeacherOption::Explore | TeacherOption::Drop => true,
+            // Embodied options name nothing in a grid.
+            TeacherOption::GoToPlace(_)
+            | TeacherOption::GoToObject(_)
+            | TeacherOption::PickUpObject(_)
+            | TeacherOption::PlaceObject(_) => false,
         };
         let (width, height) = (self.world.width() as i32, self.world.height() as i32);
         (0..height)
