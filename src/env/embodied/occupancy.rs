@@ -97,10 +97,10 @@ impl Occupancy {
     pub fn distances_to(&self, goal: impl Fn(f32, f32) -> bool) -> DistanceField {
         let mut distances = vec![f32::INFINITY; self.free.len()];
         let mut queue = BinaryHeap::new();
-        for cell in 0..self.free.len() {
+        for (cell, distance) in distances.iter_mut().enumerate() {
             let (x, z) = self.center(cell);
             if self.free[cell] && goal(x, z) {
-                distances[cell] = 0.0;
+                *distance = 0.0;
                 queue.push(Entry { distance: 0.0, cell });
             }
         }
