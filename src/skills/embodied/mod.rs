@@ -4,7 +4,9 @@
 //! Skills descend walking-distance fields over the plan's occupancy grid (`occupancy`): head
 //! for the farthest cell within 0.8 m that is closer to the goal and in a straight free line,
 //! turn (30° steps) until facing it, move. Fields depend only on the goal, so each is computed
-//! once per goal and kept in a small per-thread cache.
+//! once per goal and kept in a small per-thread cache. Within 2 m of the target a breadth-first
+//! search over real poses finds the shortest way to the exact condition (reachable, the object
+//! `Pick` would take, facing the furniture), which clutter would otherwise make them circle.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -188,6 +190,55 @@ fn follow(world: &World, goal: Goal, spot: (f32, f32)) -> Result<Option<Action>,
     }
 }
 
+/// How deep the close-range search looks (moves and turns), and how many poses it may visit.
+const NEAR_DEPTH: usize = 8;
+const NEAR_POSES: usize = 4000;
+/// Within this straight-line distance of its target a skill plans on the real geometry
+/// (`search_near`) before following the field: near clutter, the field's greedy steps can
+/// turn left and right forever.
+const NEAR_RANGE: f32 = 2.0;
+
+/// The first action of a shortest sequence of moves and turns, on the real geometry (sliding
+/// included), after which `reached` holds; `None` when none within `NEAR_DEPTH`. Breadth
+/// first, so each step shortens the remaining plan and the follower cannot oscillate.
+fn search_near(world: &World, reached: impl Fn(&World) -> bool) -> Option<Action> {
+    let mut probe = world.clone();
+    let key = |pose: &crate::env::embodied::Pose| {
+        ((pose.x * 100.0).round() as i32, (pose.z * 100.0).round() as i32, pose.heading)
+    };
+    let mut seen = std::collections::HashSet::from([key(&world.pose)]);
+    let mut frontier = vec![(world.pose, None::<Action>)];
+    for _ in 0..NEAR_DEPTH {
+        let mut next_frontier = Vec::new();
+        for (pose, first) in frontier {
+            for action in [Action::MoveForward, Action::TurnLeft, Action::TurnRight] {
+                let next = match action {
+                    Action::MoveForward => {
+                        let (x, z, _) = world.forward_end(pose, MOVE_DISTANCE);
+                        crate::env::embodied::Pose { x, z, ..pose }
+                    }
+                    Action::TurnLeft => crate::env::embodied::Pose { heading: (pose.heading + 1) % HEADINGS, ..pose },
+                    _ => crate::env::embodied::Pose { heading: (pose.heading + HEADINGS - 1) % HEADINGS, ..pose },
+                };
+                if !seen.insert(key(&next)) {
+                    continue;
+                }
+                let first = first.or(Some(action));
+                probe.pose = next;
+                if reached(&probe) {
+                    return first;
+                }
+                if seen.len() >= NEAR_POSES {
+                    return None;
+                }
+                next_frontier.push((next, first));
+            }
+        }
+        frontier = next_frontier;
+    }
+    None
+}
+
 /// The nearest object of `kind` that is not held.
 fn nearest_object(world: &World, kind: ObjectKind, skip_on: Option<usize>) -> Option<usize> {
     let (x, z) = (world.pose.x, world.pose.z);
@@ -210,6 +261,11 @@ fn go_to_object(world: &World, index: usize) -> EmbodiedSkillStep {
         return EmbodiedSkillStep::Done;
     }
     let object = world.objects[index];
+    if (object.x - world.pose.x).hypot(object.z - world.pose.z) <= NEAR_RANGE
+        && let Some(action) = search_near(world, |probe| probe.is_reachable(index))
+    {
+        return EmbodiedSkillStep::Act(action);
+    }
     let occupancy = world.plan().occupancy();
     let Some(cell) = occupancy.cell_at(object.x, object.z) else { return EmbodiedSkillStep::Impossible };
     match follow(world, Goal::Spot(cell), (object.x, object.z)) {
@@ -230,6 +286,11 @@ fn go_to_furniture(world: &World, index: usize) -> EmbodiedSkillStep {
         return EmbodiedSkillStep::Done;
     }
     let rect = world.plan().file.furniture[index].rect;
+    if rect.distance_squared(world.pose.x, world.pose.z) <= NEAR_RANGE * NEAR_RANGE
+        && let Some(action) = search_near(world, |probe| facing_furniture(probe, index))
+    {
+        return EmbodiedSkillStep::Act(action);
+    }
     // Aim a little inside the top: a ray at its very edge may pass beside it.
     let inset = 0.2f32.min(rect.width() / 2.0 - 0.01).min(rect.depth() / 2.0 - 0.01).max(0.0);
     let (nx, nz) = nearest_point(rect.inflated(-inset), world.pose.x, world.pose.z);
@@ -318,8 +379,18 @@ fn pick_up(world: &World, target: Option<usize>) -> EmbodiedSkillStep {
         if world.nearest_reachable(None) == Some(index) {
             return EmbodiedSkillStep::Act(Action::Pick);
         }
-        // Another object is nearer the hand: step closer to this one.
-        return EmbodiedSkillStep::Act(closer(world));
+        // Another object is nearer the hand: find a pose from which this one is the nearest.
+        let object = world.objects[index];
+        let action = search_near(world, |probe| probe.nearest_reachable(None) == Some(index));
+        return EmbodiedSkillStep::Act(
+            action.unwrap_or_else(|| face(world, object.x, object.z).unwrap_or_else(|| closer(world))),
+        );
+    }
+    let object = world.objects[index];
+    if (object.x - world.pose.x).hypot(object.z - world.pose.z) <= NEAR_RANGE
+        && let Some(action) = search_near(world, |probe| probe.nearest_reachable(None) == Some(index))
+    {
+        return EmbodiedSkillStep::Act(action);
     }
     go_to_object(world, index)
 }

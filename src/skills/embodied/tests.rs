@@ -47,9 +47,7 @@ fn the_oracle_solves_both_tasks_in_both_apartments() {
                 "{name} task {task}: oracle success {rate:.3}, mean length {:.1}",
                 steps as f64 / wins.max(1) as f64
             );
-            // The misses: an object in a crowded corner that `Pick` (the nearest reachable object)
-            // never singles out from where the oracle can stand.
-            assert!(rate >= 0.95, "{name} task {task}: oracle success {rate} (failed seeds {failures:?})");
+            assert!(rate >= 0.98, "{name} task {task}: oracle success {rate} (failed seeds {failures:?})");
         }
     }
 }
@@ -107,7 +105,7 @@ fn skills_reach_rooms_furniture_and_objects_on_500_seeds() {
         }
         eprintln!("{name}: {} of 2000 skill runs failed", failures.len());
         assert!(
-            failures.len() <= 40,
+            failures.len() <= 30,
             "{name}: {} of 2000 skill runs failed: {:?}",
             failures.len(),
             &failures[..failures.len().min(10)]
