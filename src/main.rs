@@ -30,8 +30,8 @@ struct AppArgs {
     /// Render `--frames` frames, save the window as a PNG here, then exit (for tests).
     #[arg(long, value_name = "PATH")]
     screenshot: Option<PathBuf>,
-    /// Frames to render before `--screenshot` captures.
-    #[arg(long, value_name = "N", default_value_t = 60, requires = "screenshot")]
+    /// Frames to render before `--screenshot` captures (also `--exit-after-frames`).
+    #[arg(long, visible_alias = "exit-after-frames", value_name = "N", default_value_t = 60, requires = "screenshot")]
     frames: u32,
     /// With --screenshot: also wait for N PPO updates before capturing (for tests).
     #[arg(long, value_name = "N", default_value_t = 0, requires = "screenshot", hide = true)]

@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
-use crate::env::grid::Level;
 use crate::skills::TeacherOption;
 use crate::teacher::advice::LlmAdvisor;
 use crate::teacher::advisor::{AdviceRequest, Advisor, AdvisorError};
 pub use crate::teacher::situations::{
-    Situation, TeacherState, sample_situations, sample_states, state_after_oracle_steps, teacher_state,
+    Situation, TeacherState, sample_embodied_states, sample_situations, sample_states, state_after_oracle_steps,
+    teacher_state,
 };
 
 /// The teacher's answer in one state (`bench teacher --answers`).
@@ -78,7 +78,7 @@ pub struct TeacherBenchResult {
 /// all of them with the prefix cached.
 pub fn bench_teacher(
     advisor: &mut LlmAdvisor,
-    level: &Level,
+    env_name: &str,
     prompt_name: &str,
     states: &[TeacherState],
     cold_states: usize,
@@ -141,7 +141,7 @@ pub fn bench_teacher(
     let count = states.len().max(1) as f64;
     Ok(TeacherBenchResult {
         bench: "teacher",
-        level: level.name(),
+        level: env_name.to_owned(),
         model: advisor.model_name().to_string(),
         prompt: prompt_name.to_string(),
         scoring: format!("{:?}", advisor.settings().scoring),
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn the_ceiling_counts_states_that_read_alike_once() {
-        let level = Level::from_name("DoorKey-8x8").expect("a level");
+        let level = crate::env::grid::Level::from_name("DoorKey-8x8").expect("a level");
         let (world, fog) = state_after_oracle_steps(&level, 3, 0);
         let state = teacher_state(&level, &world, &fog, Detail::Coarse);
         let other = TeacherState { oracle_option: TeacherOption::Drop, ..state.clone() };

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use crate::bench::teacher::{self as teacher_bench, TeacherState};
-use crate::env::grid::Level;
 use crate::env::scene::{Scene, ScoringMode, TeacherSpec, WeightPrecision};
 use crate::env::text::Detail;
+use crate::env::vec_env::EnvKind;
 use crate::skills::TeacherOption;
 use crate::teacher::advice::{LlmAdvisor, LlmAdvisorSettings, template_for_spec};
 use crate::teacher::advisor::Advisor;
@@ -53,13 +53,12 @@ pub struct TeacherOverrides {
     pub full_vocabulary: bool,
 }
 
-/// The scene's level and seed and its teacher section with `overrides` applied.
-fn scene_teacher(scene_path: &Path, overrides: &TeacherOverrides) -> anyhow::Result<(Level, u64, TeacherSpec)> {
+/// The scene's environment and seed and its teacher section (the embodied prompt by default
+/// in apartments) with `overrides` applied.
+fn scene_teacher(scene_path: &Path, overrides: &TeacherOverrides) -> anyhow::Result<(EnvKind, u64, TeacherSpec)> {
     let scene = Scene::load(scene_path)?;
-    let Some(level) = scene.grid_level().cloned() else {
-        bail!("{}: the teacher needs a grid scene", scene_path.display());
-    };
-    let mut spec = scene.teacher.clone();
+    let env = scene.env_kind().map_err(|error| anyhow::anyhow!("{}: {error}", scene_path.display()))?;
+    let mut spec = crate::training::teacher_settings_for(&scene);
     if let Some(model) = &overrides.model {
         spec.model = Some(model.clone());
     }
@@ -83,7 +82,7 @@ fn scene_teacher(scene_path: &Path, overrides: &TeacherOverrides) -> anyhow::Res
         spec.description = parse_detail(detail)?;
     }
     spec.rationale |= overrides.rationale;
-    Ok((level, scene.seed, spec))
+    Ok((env, scene.seed, spec))
 }
 
 fn load_advisor(spec: &TeacherSpec, overrides: &TeacherOverrides) -> anyhow::Result<(LlmAdvisor, String)> {
@@ -111,7 +110,13 @@ pub fn ask(
     steps: usize,
     overrides: &TeacherOverrides,
 ) -> anyhow::Result<ExitCode> {
-    let (level, scene_seed, spec) = scene_teacher(scene_path, overrides)?;
+    let (env, scene_seed, spec) = scene_teacher(scene_path, overrides)?;
+    let Some(level) = env.level().cloned() else {
+        bail!(
+            "{}: `teacher ask` walks a grid episode; for apartments use `bench teacher --answers FILE`",
+            scene_path.display()
+        );
+    };
     let seed = seed.unwrap_or(scene_seed);
     let (world, fog) = teacher_bench::state_after_oracle_steps(&level, seed, steps);
     let state = teacher_bench::teacher_state(&level, &world, &fog, spec.description);
@@ -172,9 +177,13 @@ pub struct BenchTeacherArgs {
 
 /// `duet bench teacher`: one JSON line (see `bench::teacher::TeacherBenchResult`).
 pub fn bench_teacher(args: &BenchTeacherArgs) -> anyhow::Result<ExitCode> {
-    let (level, scene_seed, spec) = scene_teacher(&args.scene, &args.overrides)?;
+    let (env, scene_seed, spec) = scene_teacher(&args.scene, &args.overrides)?;
     let seed = args.seed.unwrap_or(scene_seed);
-    let states: Vec<TeacherState> = teacher_bench::sample_states(&level, seed, args.states, spec.description);
+    let states: Vec<TeacherState> = match &env {
+        EnvKind::Grid(level) => teacher_bench::sample_states(level, seed, args.states, spec.description),
+        EnvKind::Embodied(setup) => teacher_bench::sample_embodied_states(setup, seed, args.states)
+            .map_err(|error| anyhow::anyhow!("{}: {error}", args.scene.display()))?,
+    };
     if states.is_empty() {
         bail!("{}: no states to ask about", args.scene.display());
     }
@@ -183,7 +192,7 @@ pub fn bench_teacher(args: &BenchTeacherArgs) -> anyhow::Result<ExitCode> {
         teacher_bench::dump_prompts(&advisor, &states, path)
             .with_context(|| format!("{}: cannot write the prompts", path.display()))?;
     }
-    let result = teacher_bench::bench_teacher(&mut advisor, &level, &prompt_source, &states, args.cold)?;
+    let result = teacher_bench::bench_teacher(&mut advisor, &env.name(), &prompt_source, &states, args.cold)?;
     if let Some(path) = &args.answers {
         let mut text = String::new();
         for answer in &result.answers {

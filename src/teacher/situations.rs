@@ -1,12 +1,15 @@
 //! Situations the teacher is asked about, sampled from a level's episodes as the student meets
 //! them: the world, what the agent has seen, the request described as the teacher reads it,
-//! and the option the oracle pursues there (for agreement, benchmarks and tuning).
+//! and the option the oracle pursues there (for agreement, benchmarks and tuning); apartments too.
 
 use std::collections::HashSet;
 
+use crate::env::embodied::{self, EmbodiedEnv};
 use crate::env::grid::levels::LevelRng;
 use crate::env::grid::{Action, FogOfWar, GridWorld, Level};
 use crate::env::text::{Detail, describe_at};
+use crate::env::vec_env::EmbodiedSetup;
+use crate::skills::embodied::{embodied_options, embodied_oracle_advice};
 use crate::skills::{TeacherOption, TrueState, available_options, oracle_advice, oracle_needs_true_state};
 use crate::teacher::advisor::AdviceRequest;
 
@@ -55,6 +58,45 @@ pub fn state_after_oracle_steps(level: &Level, seed: u64, steps: usize) -> (Grid
 /// oracle-driven and random-action episodes of `level`, starting at episode seed `seed`.
 pub fn sample_states(level: &Level, seed: u64, count: usize, detail: Detail) -> Vec<TeacherState> {
     sample_situations(level, seed, count, detail).into_iter().map(|situation| situation.state).collect()
+}
+
+/// The question for an embodied env's state: its task, what the agent sees, the options.
+pub fn embodied_advice_request(env: &EmbodiedEnv) -> AdviceRequest {
+    AdviceRequest {
+        mission: embodied::text::mission(env),
+        description: embodied::text::describe(env),
+        options: embodied_options(env),
+    }
+}
+
+/// Up to `count` distinct embodied states (by request and the oracle's option), each met by
+/// following the all-seeing oracle for 0-79 steps of an episode seeded from `seed` (an
+/// embodied description is the same whether the agent walked there or not).
+pub fn sample_embodied_states(setup: &EmbodiedSetup, seed: u64, count: usize) -> Result<Vec<TeacherState>, String> {
+    let mut env = setup.build()?;
+    let mut rng = LevelRng::new(seed ^ 0x7EAC_4E56);
+    let mut states = Vec::new();
+    let mut seen = HashSet::new();
+    for episode in 0..count.max(1) as u64 * 20 {
+        if states.len() >= count {
+            break;
+        }
+        env.reset(seed.wrapping_add(episode));
+        for _ in 0..rng.rand_usize(0, 80) {
+            if env.step(embodied_oracle_advice(&env).action()).done {
+                break;
+            }
+        }
+        if env.is_done() {
+            continue;
+        }
+        let state =
+            TeacherState { request: embodied_advice_request(&env), oracle_option: embodied_oracle_advice(&env).option };
+        if seen.insert((state.request.clone(), state.oracle_option)) {
+            states.push(state);
+        }
+    }
+    Ok(states)
 }
 
 /// A sampled state with the world it was met in and what the agent had seen there.
@@ -135,5 +177,23 @@ mod tests {
         for situation in sample_situations(&level, 7, 10, Detail::Coarse) {
             assert_eq!(teacher_state(&level, &situation.world, &situation.fog, Detail::Coarse), situation.state);
         }
+    }
+
+    #[test]
+    fn embodied_states_are_distinct_and_described_as_the_teacher_reads_them() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenes/pickplace-apartment-1.ron");
+        let scene = crate::env::scene::Scene::load(path).expect("the shipped scene loads");
+        let Ok(crate::env::vec_env::EnvKind::Embodied(setup)) = scene.env_kind() else { panic!("an embodied scene") };
+        let states = sample_embodied_states(&setup, 1, 30).expect("states");
+        assert_eq!(states.len(), 30);
+        let distinct: HashSet<_> = states.iter().map(|state| (state.request.clone(), state.oracle_option)).collect();
+        assert_eq!(distinct.len(), 30);
+        for state in &states {
+            assert!(state.request.description.starts_with("Mission: put the apple on the kitchen table."), "{state:?}");
+            assert!(state.request.options.contains(&TeacherOption::Explore));
+        }
+        // Both halves of the task come up: fetching the apple and carrying it to the table.
+        assert!(states.iter().any(|state| state.oracle_option.phrase() == "pick up the apple"));
+        assert!(states.iter().any(|state| state.oracle_option.phrase() == "go to the kitchen table"));
     }
 }

@@ -12,7 +12,7 @@ use crate::env::grid::{FogOfWar, GridWorld};
 use crate::env::scene::TeacherSpec;
 use crate::env::text::{Detail, describe_at};
 use crate::env::vec_env::VecEnv;
-use crate::skills::embodied::{EmbodiedSkillStep, embodied_options, embodied_skill_action};
+use crate::skills::embodied::{EmbodiedSkillStep, embodied_skill_action};
 use crate::skills::{Knowledge, SkillPlanner, SkillStep, available_options};
 use crate::student::teacher::EpisodeFogs;
 use crate::student::{ActionDistribution, TeacherPolicy};
@@ -20,6 +20,7 @@ use crate::teacher::advice::{LlmAdvisor, LlmAdvisorSettings, template_for_spec};
 use crate::teacher::advisor::{AdviceRequest, Advisor, TeacherAdvice, TeacherClientStats};
 use crate::teacher::client::{TeacherClient, TeacherClientConfig, TeacherClientError};
 use crate::teacher::prompt::{PromptError, PromptTemplate};
+pub use crate::teacher::situations::embodied_advice_request;
 use crate::teacher::worker::AdvisorFactory;
 
 /// How long `duet train` waits for the teacher's model to load (seconds on an idle machine).
@@ -116,15 +117,6 @@ pub fn advice_request(world: &GridWorld, seen: &FogOfWar, detail: Detail) -> Adv
         mission: world.mission.clone(),
         description: describe_at(detail, world, Some(seen)),
         options: available_options(world, seen),
-    }
-}
-
-/// The question for an embodied env's state: its task, what the agent sees, the options.
-pub fn embodied_advice_request(env: &EmbodiedEnv) -> AdviceRequest {
-    AdviceRequest {
-        mission: embodied::text::mission(env),
-        description: embodied::text::describe(env),
-        options: embodied_options(env),
     }
 }
 

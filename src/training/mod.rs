@@ -92,7 +92,7 @@ impl FromStr for TeacherKind {
 
 /// The scene's teacher section, with the embodied prompt where an embodied scene names none
 /// (the grid prompt, the default, speaks of keys and doors).
-fn teacher_settings_for(scene: &Scene) -> TeacherSpec {
+pub fn teacher_settings_for(scene: &Scene) -> TeacherSpec {
     let mut settings = scene.teacher.clone();
     if scene.embodied().is_some() && settings.prompt.is_none() {
         settings.prompt = Some(crate::teacher::prompt::prompts_dir().join(EMBODIED_PROMPT));
