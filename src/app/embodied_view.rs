@@ -475,17 +475,7 @@ fn move_agent_and_objects(
 /// Where the teacher's most probable option leads in the focused env, if it names a place.
 fn option_target(option: TeacherOption, env: &EmbodiedEnv) -> Option<Vec3> {
     let plan: &FloorPlan = env.world.plan();
-    let nearest_of = |kind: ObjectKind| {
-        (0..env.world.objects.len())
-            .filter(|&i| env.world.objects[i].kind == kind && env.world.objects[i].place != ObjectPlace::Held)
-            .min_by(|&a, &b| {
-                let d = |i: usize| {
-                    (env.world.objects[i].x - env.world.pose.x).hypot(env.world.objects[i].z - env.world.pose.z)
-                };
-                d(a).total_cmp(&d(b))
-            })
-            .map(|i| object_position(env, i))
-    };
+    let nearest_of = |kind: ObjectKind| env.world.nearest_object(kind, None).map(|i| object_position(env, i));
     match option {
         TeacherOption::GoToObject(kind) | TeacherOption::PickUpObject(kind) => nearest_of(kind),
         TeacherOption::GoToPlace(name) => match plan.place(name.as_str())? {

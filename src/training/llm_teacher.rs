@@ -13,7 +13,7 @@ use crate::env::scene::TeacherSpec;
 use crate::env::text::{Detail, describe_at};
 use crate::env::vec_env::VecEnv;
 use crate::skills::embodied::{EmbodiedSkillStep, embodied_skill_action};
-use crate::skills::{Knowledge, SkillPlanner, SkillStep, available_options};
+use crate::skills::{Knowledge, SkillPlanner, SkillStep, TeacherOption, available_options};
 use crate::student::teacher::EpisodeFogs;
 use crate::student::{ActionDistribution, TeacherPolicy};
 use crate::teacher::advice::{LlmAdvisor, LlmAdvisorSettings, template_for_spec};
@@ -123,24 +123,10 @@ pub fn advice_request(world: &GridWorld, seen: &FogOfWar, detail: Detail) -> Adv
 /// `action_distribution` for an embodied env, through the embodied skills, on the student's
 /// action indices (`embodied::student::ACTIONS`).
 pub fn embodied_action_distribution(advice: &TeacherAdvice, env: &EmbodiedEnv) -> Option<ActionDistribution> {
-    let mut distribution: ActionDistribution = Default::default();
-    let mut total = 0.0f32;
-    for (&option, &probability) in advice.options.iter().zip(&advice.probabilities) {
-        if !probability.is_finite() || probability <= 0.0 {
-            continue;
-        }
-        if let EmbodiedSkillStep::Act(action) = embodied_skill_action(option, env) {
-            distribution[embodied::student::index_of_action(action)] += probability;
-            total += probability;
-        }
-    }
-    if total <= 0.0 {
-        return None;
-    }
-    for p in &mut distribution {
-        *p /= total;
-    }
-    Some(distribution)
+    distribution_through(advice, |option| match embodied_skill_action(option, env) {
+        EmbodiedSkillStep::Act(action) => Some(embodied::student::index_of_action(action)),
+        EmbodiedSkillStep::Done | EmbodiedSkillStep::Impossible => None,
+    })
 }
 
 /// The teacher's action distribution: each option's probability goes to the primitive action
@@ -153,14 +139,26 @@ pub fn action_distribution(
 ) -> Option<ActionDistribution> {
     // One planner for all options: they share the known map and the search from the agent.
     let planner = SkillPlanner::new(world, known);
+    distribution_through(advice, |option| match planner.action(option) {
+        SkillStep::Act(action) => Some(action as usize),
+        SkillStep::Done | SkillStep::Impossible => None,
+    })
+}
+
+/// Each option's probability on the student action `action_of` gives it (None: the option's
+/// skill cannot act now, and its mass is dropped), renormalised; None when nothing is left.
+fn distribution_through(
+    advice: &TeacherAdvice,
+    action_of: impl Fn(TeacherOption) -> Option<usize>,
+) -> Option<ActionDistribution> {
     let mut distribution: ActionDistribution = Default::default();
     let mut total = 0.0f32;
     for (&option, &probability) in advice.options.iter().zip(&advice.probabilities) {
         if !probability.is_finite() || probability <= 0.0 {
             continue;
         }
-        if let SkillStep::Act(action) = planner.action(option) {
-            distribution[action as usize] += probability;
+        if let Some(index) = action_of(option) {
+            distribution[index] += probability;
             total += probability;
         }
     }

@@ -10,7 +10,7 @@ use std::f32::consts::PI;
 
 use super::plan::{FurnitureKind, ObjectKind};
 use super::task::{EmbodiedEnv, Task};
-use super::world::{Action, ObjectPlace, RAY_COUNT, RAY_RANGE, SemanticClass};
+use super::world::{Action, RAY_COUNT, RAY_RANGE, SemanticClass};
 
 /// Magnitude bins (distances, compass sectors, elapsed time); `UNKNOWN` is one past them.
 pub const BINS: usize = 16;
@@ -60,18 +60,8 @@ fn distance_bin(distance: f32) -> u8 {
 /// it is held, the goal receptacle's centre. None when nothing is left to reach.
 pub fn goal_point(env: &EmbodiedEnv) -> Option<(f32, f32)> {
     let world = &env.world;
-    let (x, z) = (world.pose.x, world.pose.z);
-    let nearest = |kind: ObjectKind, skip: Option<usize>| {
-        world
-            .objects
-            .iter()
-            .filter(|o| {
-                o.kind == kind
-                    && o.place != ObjectPlace::Held
-                    && skip.is_none_or(|r| o.place != ObjectPlace::OnFurniture(r))
-            })
-            .map(|o| (o.x, o.z))
-            .min_by(|a, b| (a.0 - x).hypot(a.1 - z).total_cmp(&(b.0 - x).hypot(b.1 - z)))
+    let nearest = |kind: ObjectKind, skip_on: Option<usize>| {
+        world.nearest_object(kind, skip_on).map(|index| (world.objects[index].x, world.objects[index].z))
     };
     match env.task {
         Task::ObjectNav { object } => nearest(object, None),

@@ -410,6 +410,33 @@ impl World {
         entry <= solid_distance
     }
 
+    /// The nearest object of `kind` that is not held and, with `skip_on`, not resting on that
+    /// piece of furniture (straight-line distance from the agent).
+    pub fn nearest_object(&self, kind: ObjectKind, skip_on: Option<usize>) -> Option<usize> {
+        (0..self.objects.len())
+            .filter(|&i| {
+                let object = &self.objects[i];
+                object.kind == kind
+                    && object.place != ObjectPlace::Held
+                    && skip_on.is_none_or(|f| object.place != ObjectPlace::OnFurniture(f))
+            })
+            .min_by(|&a, &b| self.distance_to(a).total_cmp(&self.distance_to(b)))
+    }
+
+    /// Where `action` would leave the agent from `pose` (moves slide as `act`'s do; Pick, Place
+    /// and Stop leave it where it is), without acting: what planners look ahead with.
+    pub fn pose_after(&self, pose: Pose, action: Action) -> Pose {
+        match action {
+            Action::MoveForward => {
+                let (x, z, _) = self.forward_end(pose, MOVE_DISTANCE);
+                Pose { x, z, ..pose }
+            }
+            Action::TurnLeft => Pose { heading: (pose.heading + 1) % HEADINGS, ..pose },
+            Action::TurnRight => Pose { heading: (pose.heading + HEADINGS - 1) % HEADINGS, ..pose },
+            Action::Pick | Action::Place | Action::Stop => pose,
+        }
+    }
+
     /// The nearest reachable object, if any.
     pub fn nearest_reachable(&self, kind: Option<ObjectKind>) -> Option<usize> {
         (0..self.objects.len())

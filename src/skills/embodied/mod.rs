@@ -15,7 +15,7 @@ use std::rc::Rc;
 use crate::env::embodied::occupancy::DistanceField;
 use crate::env::embodied::text::{in_view, nearest_point};
 use crate::env::embodied::world::{HEADINGS, Hit, MOVE_DISTANCE, REACH};
-use crate::env::embodied::{Action, EmbodiedEnv, FloorPlan, ObjectKind, ObjectPlace, Place, PlaceName, Task, World};
+use crate::env::embodied::{Action, EmbodiedEnv, FloorPlan, Place, PlaceName, Task, World};
 use crate::skills::TeacherOption;
 
 /// What an embodied skill says to do now.
@@ -163,19 +163,18 @@ fn follow(world: &World, goal: Goal, spot: (f32, f32)) -> Result<Option<Action>,
         for action in [Action::MoveForward, Action::TurnLeft, Action::TurnRight] {
             let next = match action {
                 Action::MoveForward => {
-                    let (x, z, _) = world.forward_end(pose, MOVE_DISTANCE);
+                    let moved = world.pose_after(pose, action);
                     // Reaching the goal region ends the walk: score it at once.
-                    if field.at(occupancy, x, z) == 0.0 {
+                    if field.at(occupancy, moved.x, moved.z) == 0.0 {
                         let value = -((LOOKAHEAD - depth) as f32);
                         if best.is_none_or(|(b, _)| value < b - 1e-4) {
                             best = Some((value, first.unwrap_or(action)));
                         }
                         continue;
                     }
-                    crate::env::embodied::Pose { x, z, ..pose }
+                    moved
                 }
-                Action::TurnLeft => crate::env::embodied::Pose { heading: (pose.heading + 1) % HEADINGS, ..pose },
-                _ => crate::env::embodied::Pose { heading: (pose.heading + HEADINGS - 1) % HEADINGS, ..pose },
+                _ => world.pose_after(pose, action),
             };
             stack.push((next, depth + 1, first.or(Some(action))));
         }
@@ -212,14 +211,7 @@ fn search_near(world: &World, reached: impl Fn(&World) -> bool) -> Option<Action
         let mut next_frontier = Vec::new();
         for (pose, first) in frontier {
             for action in [Action::MoveForward, Action::TurnLeft, Action::TurnRight] {
-                let next = match action {
-                    Action::MoveForward => {
-                        let (x, z, _) = world.forward_end(pose, MOVE_DISTANCE);
-                        crate::env::embodied::Pose { x, z, ..pose }
-                    }
-                    Action::TurnLeft => crate::env::embodied::Pose { heading: (pose.heading + 1) % HEADINGS, ..pose },
-                    _ => crate::env::embodied::Pose { heading: (pose.heading + HEADINGS - 1) % HEADINGS, ..pose },
-                };
+                let next = world.pose_after(pose, action);
                 if !seen.insert(key(&next)) {
                     continue;
                 }
@@ -237,23 +229,6 @@ fn search_near(world: &World, reached: impl Fn(&World) -> bool) -> Option<Action
         frontier = next_frontier;
     }
     None
-}
-
-/// The nearest object of `kind` that is not held.
-fn nearest_object(world: &World, kind: ObjectKind, skip_on: Option<usize>) -> Option<usize> {
-    let (x, z) = (world.pose.x, world.pose.z);
-    (0..world.objects.len())
-        .filter(|&i| {
-            let object = &world.objects[i];
-            object.kind == kind
-                && object.place != ObjectPlace::Held
-                && skip_on.is_none_or(|f| object.place != ObjectPlace::OnFurniture(f))
-        })
-        .min_by(|&a, &b| {
-            let da = (world.objects[a].x - x).hypot(world.objects[a].z - z);
-            let db = (world.objects[b].x - x).hypot(world.objects[b].z - z);
-            da.total_cmp(&db)
-        })
 }
 
 fn go_to_object(world: &World, index: usize) -> EmbodiedSkillStep {
@@ -340,7 +315,7 @@ pub fn embodied_skill_action(option: TeacherOption, env: &EmbodiedEnv) -> Embodi
             if world.nearest_reachable(Some(kind)).is_some() {
                 return EmbodiedSkillStep::Done;
             }
-            match nearest_object(world, kind, None) {
+            match world.nearest_object(kind, None) {
                 Some(index) => go_to_object(world, index),
                 None => EmbodiedSkillStep::Impossible,
             }
@@ -352,7 +327,7 @@ pub fn embodied_skill_action(option: TeacherOption, env: &EmbodiedEnv) -> Embodi
             if held_kind.is_some() {
                 return EmbodiedSkillStep::Impossible; // hands full: place first
             }
-            pick_up(world, nearest_object(world, kind, None))
+            pick_up(world, world.nearest_object(kind, None))
         }
         TeacherOption::PlaceObject(kind) => {
             if held_kind != Some(kind) {
@@ -499,7 +474,7 @@ pub fn embodied_oracle_advice(env: &EmbodiedEnv) -> EmbodiedOracleAdvice {
                 acting(option, step, Action::Place)
             } else {
                 let option = TeacherOption::PickUpObject(object);
-                acting(option, pick_up(world, nearest_object(world, object, Some(receptacle))), Action::Pick)
+                acting(option, pick_up(world, world.nearest_object(object, Some(receptacle))), Action::Pick)
             }
         }
     }

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::env::embodied::ObjectPlace;
 use crate::env::embodied::world::Pose;
 
 fn plan(name: &str) -> Arc<FloorPlan> {
