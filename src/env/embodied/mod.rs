@@ -14,3 +14,18 @@ pub use world::{Action, Hit, ObjectPlace, Outcome, Pose, RayHit, SemanticClass, 
 
 #[cfg(test)]
 mod tests;
+
+/// The shipped floor plan `scenes/floorplans/{file}` (e.g. "apartment-1.ron"), for tests.
+#[cfg(test)]
+pub(crate) fn shipped_plan(file: &str) -> std::sync::Arc<FloorPlan> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/floorplans").join(file);
+    std::sync::Arc::new(FloorPlan::load(&path).unwrap_or_else(|err| panic!("{err}")))
+}
+
+/// An env of the shipped plan `file` on its task `task`, reset with `seed`, for tests.
+#[cfg(test)]
+pub(crate) fn shipped_env(file: &str, task: usize, seed: u64) -> EmbodiedEnv {
+    let mut env = EmbodiedEnv::new(shipped_plan(file), task).unwrap_or_else(|err| panic!("{err}"));
+    env.reset(seed);
+    env
+}

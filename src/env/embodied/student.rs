@@ -127,18 +127,11 @@ const _: () = assert!(ObjectKind::ALL.len() < CLASS_VALUES && FurnitureKind::ALL
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::env::embodied::FloorPlan;
     use crate::env::embodied::world::Pose;
 
     fn env(task: usize) -> EmbodiedEnv {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenes/floorplans/apartment-1.ron");
-        let plan = Arc::new(FloorPlan::load(path).expect("the shipped plan loads"));
-        let mut env = EmbodiedEnv::new(plan, task).expect("the plan has the task");
-        env.reset(3);
-        env
+        crate::env::embodied::shipped_env("apartment-1.ron", task, 3)
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Tests for embodied scenes: scene files and their errors, collisions, rays, pick and place,
 //! tasks and determinism, on the shipped apartments and small hand-made plans.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use super::plan::{FloorPlan, ObjectKind};
@@ -9,8 +8,7 @@ use super::task::{EmbodiedEnv, Task, layout, measure_steps_per_second};
 use super::world::{AGENT_RADIUS, Action, Hit, Object, ObjectPlace, Outcome, Pose, SemanticClass, World};
 
 fn apartment(name: &str) -> Arc<FloorPlan> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/floorplans").join(name);
-    Arc::new(FloorPlan::load(&path).unwrap_or_else(|err| panic!("{err}")))
+    super::shipped_plan(name)
 }
 
 /// A 6 m x 6 m room; `extra` adds walls/doors/furniture entries, `objects` the object rules.

@@ -154,18 +154,11 @@ fn with_article(noun: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::env::embodied::FloorPlan;
     use crate::env::embodied::world::Pose;
 
     fn env(task: usize) -> EmbodiedEnv {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenes/floorplans/apartment-1.ron");
-        let plan = Arc::new(FloorPlan::load(path).expect("the shipped plan loads"));
-        let mut env = EmbodiedEnv::new(plan, task).expect("task");
-        env.reset(1);
-        env
+        crate::env::embodied::shipped_env("apartment-1.ron", task, 1)
     }
 
     #[test]

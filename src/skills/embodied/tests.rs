@@ -5,8 +5,7 @@ use crate::env::embodied::ObjectPlace;
 use crate::env::embodied::world::Pose;
 
 fn plan(name: &str) -> Arc<FloorPlan> {
-    let path = format!("{}/scenes/floorplans/{name}.ron", env!("CARGO_MANIFEST_DIR"));
-    Arc::new(FloorPlan::load(path).expect("the shipped plan loads"))
+    crate::env::embodied::shipped_plan(&format!("{name}.ron"))
 }
 
 fn env(plan: &Arc<FloorPlan>, task: usize, seed: u64) -> EmbodiedEnv {
