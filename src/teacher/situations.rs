@@ -9,7 +9,7 @@ use crate::env::grid::levels::LevelRng;
 use crate::env::grid::{Action, FogOfWar, GridWorld, Level};
 use crate::env::text::{Detail, describe_at};
 use crate::env::vec_env::EmbodiedSetup;
-use crate::skills::embodied::{embodied_options, embodied_oracle_advice};
+use crate::skills::embodied::{embodied_options_in_view, embodied_oracle_advice};
 use crate::skills::{TeacherOption, TrueState, available_options, oracle_advice, oracle_needs_true_state};
 use crate::teacher::advisor::AdviceRequest;
 
@@ -62,10 +62,12 @@ pub fn sample_states(level: &Level, seed: u64, count: usize, detail: Detail) -> 
 
 /// The question for an embodied env's state: its task, what the agent sees, the options.
 pub fn embodied_advice_request(env: &EmbodiedEnv) -> AdviceRequest {
+    // The description and the menu read the same view: cast its rays once.
+    let view = embodied::text::in_view(&env.world);
     AdviceRequest {
         mission: embodied::text::mission(env),
-        description: embodied::text::describe(env),
-        options: embodied_options(env),
+        description: embodied::text::describe_in_view(env, &view),
+        options: embodied_options_in_view(env, &view),
     }
 }
 

@@ -114,6 +114,12 @@ fn distance(world: &World, tx: f32, tz: f32) -> &'static str {
 /// You see: an apple on the coffee table, ahead, farther away; the coffee table, ahead, farther away.
 /// ```
 pub fn describe(env: &EmbodiedEnv) -> String {
+    describe_in_view(env, &in_view(&env.world))
+}
+
+/// `describe` with what is in view already worked out (`in_view`), for callers that also
+/// build the option menu from it.
+pub fn describe_in_view(env: &EmbodiedEnv, view: &InView) -> String {
     let world = &env.world;
     let plan = world.plan();
     let mut text = format!("Mission: {}.\n", mission(env));
@@ -123,7 +129,6 @@ pub fn describe(env: &EmbodiedEnv) -> String {
         None => "carrying nothing".to_owned(),
     };
     let _ = writeln!(text, "You are in the {room}, {held}.");
-    let view = in_view(world);
     let mut parts = Vec::new();
     for &index in &view.objects {
         let object = &world.objects[index];

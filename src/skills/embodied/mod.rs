@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 use crate::env::embodied::occupancy::DistanceField;
-use crate::env::embodied::text::{in_view, nearest_point};
+use crate::env::embodied::text::{InView, in_view, nearest_point};
 use crate::env::embodied::world::{HEADINGS, Hit, MOVE_DISTANCE, REACH};
 use crate::env::embodied::{Action, EmbodiedEnv, FloorPlan, Place, PlaceName, Task, World};
 use crate::skills::TeacherOption;
@@ -392,6 +392,11 @@ fn explore(env: &EmbodiedEnv) -> EmbodiedSkillStep {
 /// for each object in view, go to it and (hands free) pick it up; go to each receptacle in
 /// view; place what is held. Like the description, it depends only on what is in view.
 pub fn embodied_options(env: &EmbodiedEnv) -> Vec<TeacherOption> {
+    embodied_options_in_view(env, &in_view(&env.world))
+}
+
+/// `embodied_options` with what is in view already worked out (`text::in_view`).
+pub fn embodied_options_in_view(env: &EmbodiedEnv, view: &InView) -> Vec<TeacherOption> {
     let world = &env.world;
     let plan = world.plan();
     let mut menu = BTreeSet::from([TeacherOption::Explore]);
@@ -403,7 +408,6 @@ pub fn embodied_options(env: &EmbodiedEnv) -> Vec<TeacherOption> {
             menu.insert(TeacherOption::GoToPlace(name));
         }
     }
-    let view = in_view(world);
     for &index in &view.objects {
         let kind = world.objects[index].kind;
         menu.insert(TeacherOption::GoToObject(kind));
