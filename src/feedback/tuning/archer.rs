@@ -14,7 +14,8 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
-use super::policy::OptionPolicy;
+use super::gradients::GradientSum;
+use super::policy::{OptionPolicy, draw};
 use crate::teacher::llm::{LanguageModel, LoraAdapters, LoraConfig, ModelError, ModelSpec};
 
 /// ArCHer's hyper-parameters.
@@ -192,6 +193,11 @@ pub struct Archer {
     buffer: Vec<Transition>,
     next_slot: usize,
     iterations: usize,
+    /// Per state, the actor's option distribution, worked out when first needed and
+    /// forgotten when the actor steps: the actor is fixed while episodes are collected and
+    /// the critic trains, so sampling advice there (every turn, and every V target of every
+    /// critic step) draws from these instead of scoring every option again.
+    distributions: Vec<Option<Vec<f32>>>,
 }
 
 impl std::fmt::Debug for Archer {
@@ -246,6 +252,7 @@ impl Archer {
             buffer: Vec::new(),
             next_slot: 0,
             iterations: 0,
+            distributions: vec![None; states.len()],
         })
     }
 
@@ -254,8 +261,19 @@ impl Archer {
     }
 
     /// Advice for `state` drawn from the actor.
-    pub fn act(&self, states: &[OptionPolicy], state: usize, rng: &mut impl Rng) -> Result<usize, ModelError> {
-        states[state].sample(Some(&self.adapters), rng)
+    pub fn act(&mut self, states: &[OptionPolicy], state: usize, rng: &mut impl Rng) -> Result<usize, ModelError> {
+        Ok(draw(self.distribution(states, state)?, rng))
+    }
+
+    /// The actor's option distribution at `state` (see `distributions`).
+    fn distribution(&mut self, states: &[OptionPolicy], state: usize) -> Result<&[f32], ModelError> {
+        if self.distributions.len() != states.len() {
+            self.distributions = vec![None; states.len()];
+        }
+        if self.distributions[state].is_none() {
+            self.distributions[state] = Some(states[state].probabilities(Some(&self.adapters))?);
+        }
+        Ok(self.distributions[state].as_deref().unwrap_or_default())
     }
 
     /// Stores `transitions` (the oldest go once the buffer is full).
@@ -361,18 +379,23 @@ impl Archer {
         replayed: &[usize],
         rng: &mut impl Rng,
     ) -> Result<(f32, f32), ModelError> {
-        let mut terms = Vec::with_capacity(replayed.len());
+        // One utterance's graph at a time; the step takes the summed gradients.
+        let mut gradients = GradientSum::new(self.adapters.vars());
+        let mut loss = 0.0f32;
         let mut advantages = Vec::with_capacity(replayed.len());
+        let count = replayed.len().max(1) as f64;
         for &state in replayed {
             let advice = self.act(states, state, rng)?;
             let (q, v) = self.critic_values(state, advice)?;
             let weight = advantage(q, v);
             advantages.push(weight);
             let log_prob = states[state].score(advice, Some(&self.adapters))?.log_probs.sum_all()?;
-            terms.push((log_prob * -(weight as f64))?);
+            let term = (log_prob * (-(weight as f64) / count))?;
+            gradients.add(&term)?;
+            loss += term.to_scalar::<f32>()?;
         }
-        let loss = (Tensor::stack(&terms, 0)?.sum_all()? / replayed.len().max(1) as f64)?;
-        self.actor_optimizer.backward_step(&loss)?;
-        Ok((loss.to_scalar()?, advantages.iter().sum::<f32>() / advantages.len().max(1) as f32))
+        gradients.step(&mut self.actor_optimizer)?;
+        self.distributions.iter_mut().for_each(|distribution| *distribution = None);
+        Ok((loss, advantages.iter().sum::<f32>() / advantages.len().max(1) as f32))
     }
 }

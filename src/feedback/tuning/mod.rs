@@ -3,6 +3,7 @@
 
 pub mod archer;
 pub mod cory;
+pub mod gradients;
 pub mod policy;
 pub mod ppo;
 pub mod run;
@@ -11,6 +12,7 @@ pub mod task;
 
 pub use archer::{Archer, ArcherSettings, ArcherStats, Transition, advantage, q_targets};
 pub use cory::{Cory, CoryQuery, CoryStats, CoryTurn, ROLE_EXCHANGE_PERIOD};
+pub use gradients::GradientSum;
 pub use policy::{OptionPolicy, OptionScores};
 pub use ppo::{PpoSettings, PpoStats, Rollout, Sampled, TokenPpo, generalized_advantages};
 pub use run::{Algorithm, TuneConfig, TuneError, TuneRecord, TuneRun};

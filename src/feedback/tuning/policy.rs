@@ -130,16 +130,20 @@ impl<'m> OptionPolicy<'m> {
         rng: &mut impl Rng,
     ) -> Result<(usize, OptionScores), ModelError> {
         let (probabilities, mut scores) = self.scored(adapters)?;
-        let total: f32 = probabilities.iter().sum();
-        let mut draw = rng.random::<f32>() * total;
-        let mut chosen = probabilities.len() - 1;
-        for (option, probability) in probabilities.iter().enumerate() {
-            if draw < *probability {
-                chosen = option;
-                break;
-            }
-            draw -= probability;
-        }
+        let chosen = draw(&probabilities, rng);
         Ok((chosen, scores.swap_remove(chosen)))
     }
+}
+
+/// An index drawn in proportion to `probabilities` (non-empty; need not sum to 1).
+pub fn draw(probabilities: &[f32], rng: &mut impl Rng) -> usize {
+    let total: f32 = probabilities.iter().sum();
+    let mut remaining = rng.random::<f32>() * total;
+    for (index, probability) in probabilities.iter().enumerate() {
+        if remaining < *probability {
+            return index;
+        }
+        remaining -= probability;
+    }
+    probabilities.len() - 1
 }

@@ -11,6 +11,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::Rng;
 
+use super::gradients::GradientSum;
 use super::policy::{OptionPolicy, OptionScores};
 use crate::teacher::llm::{LoraAdapters, LoraConfig, ModelError, ModelSpec};
 
@@ -125,6 +126,8 @@ pub struct TokenPpo {
     settings: PpoSettings,
     adapters: LoraAdapters,
     value_head: ValueHead,
+    /// The adapters' and the value head's variables (what the optimizer steps).
+    variables: Vec<Var>,
     optimizer: AdamW,
 }
 
@@ -142,9 +145,11 @@ impl TokenPpo {
         let value_head = ValueHead::new(spec.hidden_size)?;
         let mut vars = adapters.vars();
         vars.extend([value_head.weight.clone(), value_head.bias.clone()]);
-        let optimizer =
-            AdamW::new(vars, ParamsAdamW { lr: settings.learning_rate, weight_decay: 0.0, ..Default::default() })?;
-        Ok(Self { settings, adapters, value_head, optimizer })
+        let optimizer = AdamW::new(
+            vars.clone(),
+            ParamsAdamW { lr: settings.learning_rate, weight_decay: 0.0, ..Default::default() },
+        )?;
+        Ok(Self { settings, adapters, value_head, variables: vars, optimizer })
     }
 
     pub fn adapters(&self) -> &LoraAdapters {
@@ -219,9 +224,11 @@ impl TokenPpo {
         stats.task_reward = batch.iter().map(|(_, rollout)| rollout.task_reward).sum::<f32>() / count;
         stats.kl = batch.iter().map(|(_, rollout)| rollout.kl()).sum::<f32>() / count;
         let clip = self.settings.clip;
+        // Each utterance is back-propagated on its own and the step takes the sum (one
+        // utterance's graph alive at a time; see `GradientSum`).
         for _ in 0..self.settings.epochs {
-            let mut policy_losses = Vec::with_capacity(batch.len());
-            let mut value_losses = Vec::with_capacity(batch.len());
+            let mut gradients = GradientSum::new(self.variables.clone());
+            let (mut policy_loss, mut value_loss) = (0.0f32, 0.0f32);
             for (policy, rollout) in batch {
                 let scores = policy.score(rollout.option, Some(&self.adapters))?;
                 let device = scores.log_probs.device().clone();
@@ -230,17 +237,18 @@ impl TokenPpo {
                 let ratio = (&scores.log_probs - old)?.exp()?;
                 let unclipped = (&ratio * &advantages)?;
                 let clipped = (ratio.clamp(1.0 - clip, 1.0 + clip)? * &advantages)?;
-                policy_losses.push(unclipped.minimum(&clipped)?.mean_all()?.neg()?);
+                let utterance_policy_loss = (unclipped.minimum(&clipped)?.mean_all()?.neg()? / count as f64)?;
                 let returns = Tensor::new(rollout.returns.as_slice(), &device)?;
                 let values = self.value_head.values(&scores.hidden)?;
-                value_losses.push((values - returns)?.sqr()?.mean_all()?);
+                let utterance_value_loss = ((values - returns)?.sqr()?.mean_all()? / count as f64)?;
+                let loss = (&utterance_policy_loss + (&utterance_value_loss * self.settings.value_coefficient)?)?;
+                gradients.add(&loss)?;
+                policy_loss += utterance_policy_loss.to_scalar::<f32>()?;
+                value_loss += utterance_value_loss.to_scalar::<f32>()?;
             }
-            let policy_loss = (Tensor::stack(&policy_losses, 0)?.sum_all()? / count as f64)?;
-            let value_loss = (Tensor::stack(&value_losses, 0)?.sum_all()? / count as f64)?;
-            let loss = (&policy_loss + (&value_loss * self.settings.value_coefficient)?)?;
-            self.optimizer.backward_step(&loss)?;
-            stats.policy_loss = policy_loss.to_scalar()?;
-            stats.value_loss = value_loss.to_scalar()?;
+            gradients.step(&mut self.optimizer)?;
+            stats.policy_loss = policy_loss;
+            stats.value_loss = value_loss;
         }
         Ok(stats)
     }
