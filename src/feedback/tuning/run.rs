@@ -252,13 +252,14 @@ impl<'m> TuneRun<'m> {
         Ok((Some(agreement), Some(kl)))
     }
 
-    /// Runs the iterations, calling `on_record` after each (it returns false to stop early,
-    /// e.g. when the user stops tuning); returns the records and the trained adapters (CORY:
+    /// Runs the iterations, calling `on_record` after each with the record and the adapters
+    /// as they are now (CORY: both agents'), so a caller can save them as it goes; it returns
+    /// false to stop early, e.g. when the user stops tuning. Returns the records and the trained adapters (CORY:
     /// both agents').
     pub fn run(
         &self,
         judge: &mut AdviceJudge,
-        mut on_record: impl FnMut(&TuneRecord) -> bool,
+        mut on_record: impl FnMut(&TuneRecord, &[&LoraAdapters]) -> bool,
     ) -> Result<(Vec<TuneRecord>, Vec<LoraAdapters>), TuneError> {
         let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed ^ 0x7u64);
         let spec = self.model.config();
@@ -289,7 +290,7 @@ impl<'m> TuneRun<'m> {
                         seconds: started.elapsed().as_secs_f64(),
                         ..TuneRecord::default()
                     };
-                    let go_on = on_record(&record);
+                    let go_on = on_record(&record, &[ppo.adapters()]);
                     records.push(record);
                     if !go_on {
                         break;
@@ -340,7 +341,7 @@ impl<'m> TuneRun<'m> {
                         exchanged: Some(stats.exchanged),
                         ..TuneRecord::default()
                     };
-                    let go_on = on_record(&record);
+                    let go_on = on_record(&record, &[cory.agent(0).adapters(), cory.agent(1).adapters()]);
                     records.push(record);
                     if !go_on {
                         break;
@@ -387,7 +388,7 @@ impl<'m> TuneRun<'m> {
         &self,
         judge: &mut AdviceJudge,
         rng: &mut ChaCha8Rng,
-        on_record: &mut impl FnMut(&TuneRecord) -> bool,
+        on_record: &mut impl FnMut(&TuneRecord, &[&LoraAdapters]) -> bool,
         mut records: Vec<TuneRecord>,
     ) -> Result<(Vec<TuneRecord>, Vec<LoraAdapters>), TuneError> {
         let policies = self.queries.iter().map(|query| self.policy(query)).collect::<Result<Vec<_>, _>>()?;
@@ -453,7 +454,7 @@ impl<'m> TuneRun<'m> {
                 actor_updated: Some(stats.actor_updated),
                 ..TuneRecord::default()
             };
-            let go_on = on_record(&record);
+            let go_on = on_record(&record, &[archer.adapters()]);
             records.push(record);
             if !go_on {
                 break;

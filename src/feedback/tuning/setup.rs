@@ -56,7 +56,7 @@ impl TuneRun<'_> {
 
 /// Saves `adapters` into `dir` as `<stem>.safetensors`, or `<stem>-<i>.safetensors` when there
 /// are several (CORY's two agents); returns the paths.
-pub fn save_adapters(adapters: &[LoraAdapters], dir: &Path, stem: &str) -> Result<Vec<PathBuf>, LoraError> {
+pub fn save_adapters(adapters: &[&LoraAdapters], dir: &Path, stem: &str) -> Result<Vec<PathBuf>, LoraError> {
     adapters
         .iter()
         .enumerate()

@@ -266,13 +266,14 @@ fn a_tuning_run_judges_advice_with_a_frozen_student_for_each_algorithm() {
         assert!(run.situation_count() >= 2);
         let mut seen = Vec::new();
         let (records, adapters) = run
-            .run(&mut judge, |record| {
-                seen.push(record.iteration);
+            .run(&mut judge, |record, adapters| {
+                seen.push((record.iteration, adapters.len()));
                 true
             })
             .expect("tuning");
-        assert_eq!(seen, [1, 2], "{algorithm:?}");
-        assert_eq!(adapters.len(), if algorithm == Algorithm::Cory { 2 } else { 1 });
+        let agents = if algorithm == Algorithm::Cory { 2 } else { 1 };
+        assert_eq!(seen, [(1, agents), (2, agents)], "{algorithm:?}: each record comes with the adapters so far");
+        assert_eq!(adapters.len(), agents);
         for record in &records {
             assert!(
                 (0.0..=1.0).contains(&record.task_reward) && (0.0..=1.0).contains(&record.success_rate),
@@ -293,7 +294,7 @@ fn a_tuning_run_judges_advice_with_a_frozen_student_for_each_algorithm() {
             Algorithm::Ppo => assert!(records.iter().all(|record| record.q_loss.is_none())),
         }
         // Returning false from the callback stops the run after that iteration.
-        let (stopped, _) = run.run(&mut judge, |_| false).expect("stopped run");
+        let (stopped, _) = run.run(&mut judge, |_, _| false).expect("stopped run");
         assert_eq!(stopped.len(), 1, "{algorithm:?}");
     }
 }
