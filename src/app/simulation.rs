@@ -85,6 +85,8 @@ pub struct TrainingSnapshot {
     pub latest: Option<UpdateRecord>,
     /// Counts publications, so views redraw only after a change.
     pub generation: u64,
+    /// When it was last published.
+    pub published_at: Instant,
     /// What the student reports back to the teacher (the feedback panel).
     pub feedback: FeedbackView,
     /// The env the user drives (manual control), as the trainer last had it.
@@ -109,6 +111,7 @@ impl TrainingSnapshot {
             updating: false,
             latest: None,
             generation: 0,
+            published_at: Instant::now(),
             feedback: FeedbackView::default(),
             manual: None,
         };
@@ -145,6 +148,7 @@ impl TrainingSnapshot {
         self.manual = trainer.manual_env();
         self.feedback.capture(trainer);
         self.generation += 1;
+        self.published_at = Instant::now();
     }
 
     pub fn num_envs(&self) -> usize {
@@ -287,6 +291,10 @@ const MIN_SPEED_FRAME_BUDGET: Duration = Duration::from_millis(1);
 /// The frame time `Max` steers its stepping budget towards (under the 33 ms of 30 fps, so
 /// that the slow frames stay under it too).
 const FRAME_TIME_TARGET: Duration = Duration::from_millis(27);
+/// How often `Max` publishes what the views draw ("a snapshot now and then"): repainting
+/// every thumbnail and the focused view re-creates their GPU textures, which on a software
+/// renderer costs every frame a few milliseconds that no eye can follow at this speed.
+const MAX_SPEED_SNAPSHOT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The next frame's stepping budget at `Max`: the last frame's lateness (or earliness)
 /// against `FRAME_TIME_TARGET` comes off (or back onto) the budget, half at a time so one
@@ -485,10 +493,9 @@ pub fn advance(
         }
         outputs.teacher_view.follow_step(trainer, focused);
         steps += 1;
-        if let (Some(world), Some(before)) = (trainer.env().grid(focused), before) {
-            let episode_restarted = world.step_count == 0;
-            *outputs.motion = if episode_restarted || budget.is_some() {
-                // A new episode (or a blur of steps) jumps rather than slides.
+        if let (Some(world), Some(before), None) = (trainer.env().grid(focused), before, budget) {
+            *outputs.motion = if world.step_count == 0 {
+                // A new episode jumps rather than slides.
                 AgentMotion::snap(focused, world)
             } else {
                 AgentMotion { env: focused, from: before, to: AgentPose::of(world) }
@@ -499,8 +506,18 @@ pub fn advance(
             break full;
         }
     };
-    outputs.snapshot.publish(trainer);
-    outputs.teacher_view.capture(trainer, focused);
+    // With a budget (`Max`), views are refreshed now and then; always before an update takes
+    // the trainer away.
+    let due =
+        budget.is_none() || rollout_full || outputs.snapshot.published_at.elapsed() >= MAX_SPEED_SNAPSHOT_INTERVAL;
+    if due {
+        outputs.snapshot.publish(trainer);
+        outputs.teacher_view.capture(trainer, focused);
+        // A blur of steps: the agent jumps to where the published picture has it.
+        if let (Some(world), Some(_)) = (trainer.env().grid(focused), budget) {
+            *outputs.motion = AgentMotion::snap(focused, world);
+        }
+    }
     if rollout_full && let Some(trainer) = live.trainer.get().take() {
         match worker.start_update(trainer) {
             Ok(()) => outputs.snapshot.updating = true,
