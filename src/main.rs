@@ -143,6 +143,14 @@ enum Command {
         /// Evaluate agreement and KL to the base every N iterations (and after the last).
         #[arg(long, value_name = "N", default_value_t = 5)]
         evaluate_every: usize,
+        /// ArCHer: most advice turns of an episode.
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        archer_turns: usize,
+        /// ArCHer: the teacher advises until the episode ends, and an episode still on after
+        /// --archer-turns earns 0, instead of the frozen student playing it out (which pays
+        /// advice for handing over to a student that wins from anywhere).
+        #[arg(long)]
+        teacher_finishes: bool,
     },
     /// Play episodes with a trained student (no learning); prints one JSON line.
     Eval {
@@ -490,6 +498,8 @@ fn main() -> ExitCode {
             prompt,
             model,
             evaluate_every,
+            archer_turns,
+            teacher_finishes,
         }) => duet::cli::tune::tune(&duet::cli::tune::TuneArgs {
             scene,
             algorithm: algo,
@@ -501,6 +511,8 @@ fn main() -> ExitCode {
             prompt,
             model,
             evaluate_every,
+            archer_turns,
+            teacher_finishes,
         }),
         Some(Command::Eval { run, episodes, greedy, seed }) => {
             duet::cli::eval(&duet::cli::EvalArgs { run, episodes, greedy, seed })

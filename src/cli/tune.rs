@@ -29,11 +29,19 @@ pub struct TuneArgs {
     pub prompt: Option<PathBuf>,
     pub model: Option<PathBuf>,
     pub evaluate_every: usize,
+    pub archer_turns: usize,
+    pub teacher_finishes: bool,
 }
 
 pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
     if args.iterations == 0 || args.batch == 0 || args.situations == 0 {
         bail!("--iterations, --batch and --situations must be at least 1");
+    }
+    if args.archer_turns == 0 {
+        bail!("--archer-turns must be at least 1");
+    }
+    if args.teacher_finishes && args.algorithm != Algorithm::Archer {
+        bail!("--teacher-finishes needs --algo archer (PPO and CORY judge single advices)");
     }
     let mut scene = Scene::load(&args.scene)?;
     if let Some(model) = &args.model {
@@ -86,6 +94,8 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
         seed: scene.seed,
         detail: scene.teacher.description,
         evaluate_every: args.evaluate_every,
+        archer_turns: args.archer_turns,
+        archer_teacher_finishes: args.teacher_finishes,
         ..TuneConfig::new(level, args.algorithm)
     };
     let run = TuneRun::new(&model, &tokenizer, &template, config)?;

@@ -66,6 +66,11 @@ pub struct TuneConfig {
     pub archer: ArcherSettings,
     /// Most advice turns of an ArCHer episode before the student finishes it.
     pub archer_turns: usize,
+    /// ArCHer: an episode still on after `archer_turns` earns 0 instead of being played out by
+    /// the student, so the teacher is paid for finishing the task, not for handing over to a
+    /// student that wins from anywhere. (A next state outside the sampled situations, which
+    /// the teacher cannot be asked about here, is still handed to the student.)
+    pub archer_teacher_finishes: bool,
     /// Evaluate agreement with the oracle every this many iterations (and after the last).
     pub evaluate_every: usize,
 }
@@ -84,6 +89,7 @@ impl TuneConfig {
             ppo: PpoSettings::default(),
             archer: ArcherSettings::default(),
             archer_turns: 3,
+            archer_teacher_finishes: false,
             evaluate_every: 5,
         }
     }
@@ -427,6 +433,12 @@ impl<'m> TuneRun<'m> {
                         Some(next_state) if turn + 1 < self.config.archer_turns => {
                             transitions.push(Transition { state, advice, reward: 0.0, next_state: Some(next_state) });
                             (state, world, fog) = (next_state, followed.world, followed.fog);
+                        }
+                        Some(_) if self.config.archer_teacher_finishes => {
+                            // Out of turns with the episode still on: the teacher did not finish it.
+                            transitions.push(Transition { state, advice, reward: 0.0, next_state: None });
+                            rewards.push(0.0);
+                            break;
                         }
                         _ => {
                             let (reward, success) = judge.finish(followed.world)?;

@@ -33,6 +33,8 @@ pub struct AdviceJudge {
     env_config: VecEnvConfig,
     /// Most primitive steps one option may take.
     option_steps: usize,
+    /// Episodes the student has played out (`finish`).
+    played_out: usize,
 }
 
 impl std::fmt::Debug for AdviceJudge {
@@ -53,7 +55,7 @@ impl AdviceJudge {
         let mut frozen = Student::new(student.model().layout().clone(), student.spec().clone(), seed)?;
         frozen.restore(&student.state())?;
         env_config.num_envs = 1;
-        Ok(Self { student: frozen, env_config, option_steps })
+        Ok(Self { student: frozen, env_config, option_steps, played_out: 0 })
     }
 
     /// Follows `option` from `situation`, then lets the student finish the episode.
@@ -71,6 +73,11 @@ impl AdviceJudge {
                 })
             }
         }
+    }
+
+    /// How many episodes the student has played out so far.
+    pub fn played_out(&self) -> usize {
+        self.played_out
     }
 
     /// Runs `option`'s skill from `world` (the agent having seen `fog`) until its target is
@@ -97,6 +104,7 @@ impl AdviceJudge {
 
     /// The frozen student plays `world`'s episode to its end: (return, success).
     pub fn finish(&mut self, world: GridWorld) -> Result<(f32, bool), StudentError> {
+        self.played_out += 1;
         let mut env = VecEnv::new(self.env_config.clone());
         env.set_world(0, world);
         loop {

@@ -224,8 +224,18 @@ fn archer_learns_a_two_turn_task_with_a_delayed_reward() {
     assert!(good[0].min(good[1]) > bad[0].min(bad[1]), "Q(s0, rewarded) {good:?} vs Q(s0, other) {bad:?}");
 }
 
-#[test]
-fn a_tuning_run_judges_advice_with_a_frozen_student_for_each_algorithm() {
+/// A tiny model with a tokenizer, a prompt, DoorKey-5x5 and a fresh student to judge with.
+struct TinyTuning {
+    _directory: tempfile::TempDir,
+    model: LanguageModel,
+    tokenizer: crate::teacher::llm::GgufTokenizer,
+    template: crate::teacher::prompt::PromptTemplate,
+    level: crate::env::grid::Level,
+    env_config: crate::env::vec_env::VecEnvConfig,
+    student: crate::student::Student,
+}
+
+fn tiny_tuning() -> TinyTuning {
     use crate::env::grid::Level;
     use crate::env::scene::StudentSpec;
     use crate::env::vec_env::{ObservationKind, VecEnv, VecEnvConfig};
@@ -243,9 +253,15 @@ fn a_tuning_run_judges_advice_with_a_frozen_student_for_each_algorithm() {
     let level = Level::DoorKey { size: 5 };
     let env_config = VecEnvConfig::new(level.clone(), 1, 3);
     let env = VecEnv::new(env_config.clone());
-    let spec = StudentSpec::default();
     let student =
-        Student::new(ObservationLayout::for_env(ObservationKind::default(), env.world(0)), spec, 3).expect("student");
+        Student::new(ObservationLayout::for_env(ObservationKind::default(), env.world(0)), StudentSpec::default(), 3)
+            .expect("student");
+    TinyTuning { _directory: directory, model, tokenizer, template, level, env_config, student }
+}
+
+#[test]
+fn a_tuning_run_judges_advice_with_a_frozen_student_for_each_algorithm() {
+    let TinyTuning { model, tokenizer, template, level, env_config, student, .. } = tiny_tuning();
     for algorithm in [Algorithm::Ppo, Algorithm::Cory, Algorithm::Archer] {
         let mut judge = AdviceJudge::new(&student, env_config.clone(), 64, 5).expect("judge");
         let config = TuneConfig {
@@ -297,4 +313,37 @@ fn a_tuning_run_judges_advice_with_a_frozen_student_for_each_algorithm() {
         let (stopped, _) = run.run(&mut judge, |_, _| false).expect("stopped run");
         assert_eq!(stopped.len(), 1, "{algorithm:?}");
     }
+}
+
+#[test]
+fn archer_with_the_teacher_finishing_pays_nothing_for_an_episode_it_left_unfinished() {
+    let TinyTuning { model, tokenizer, template, level, env_config, student, .. } = tiny_tuning();
+    let mut played_out = Vec::new();
+    for teacher_finishes in [false, true] {
+        let mut judge = AdviceJudge::new(&student, env_config.clone(), 64, 5).expect("judge");
+        let config = TuneConfig {
+            iterations: 1,
+            batch: 6,
+            situations: 6,
+            archer_turns: 1,
+            archer_teacher_finishes: teacher_finishes,
+            lora: LoraConfig { rank: 2, ..LoraConfig::default() },
+            archer: ArcherSettings {
+                warmup_iterations: 1,
+                critic_steps: 1,
+                batch_size: 4,
+                ..ArcherSettings::default()
+            },
+            ..TuneConfig::new(level.clone(), Algorithm::Archer)
+        };
+        let run = TuneRun::new(&model, &tokenizer, &template, config).expect("run");
+        let (records, _) = run.run(&mut judge, |_, _| true).expect("tuning");
+        assert_eq!(records.len(), 1);
+        played_out.push(judge.played_out());
+    }
+    // One turn each: handing over, every episode the advice did not end is played out by the
+    // student; with the teacher finishing, only those whose next state the teacher cannot be
+    // asked about are.
+    assert!(played_out[0] > 0, "{played_out:?}");
+    assert!(played_out[1] < played_out[0], "{played_out:?}");
 }
