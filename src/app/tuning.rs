@@ -275,26 +275,25 @@ fn tune_in_background(
     std::fs::create_dir_all(&out_dir).map_err(|error| format!("creating {}: {error}", out_dir.display()))?;
     let stem = format!("tuned-{algorithm}");
     let mut save_error = None;
-    let adapters = if stopped {
-        Vec::new()
-    } else {
-        let (_, adapters) = run
-            .run(&mut judge, |record, adapters| {
-                // Saved after every iteration, so quitting mid-run keeps the adapters so far.
-                if let Err(error) = save_adapters(adapters, &out_dir, &stem) {
+    // Saved after every iteration (the last save is the run's result), so quitting mid-run
+    // keeps the adapters so far.
+    let mut saved = Vec::new();
+    if !stopped {
+        run.run(&mut judge, |record, adapters| {
+            match save_adapters(adapters, &out_dir, &stem) {
+                Ok(paths) => saved = paths,
+                Err(error) => {
                     save_error.get_or_insert(error.to_string());
                 }
-                let _ = events.send(TuningEvent::Record(record.clone()));
-                stopped = stop.load(Ordering::Relaxed);
-                !stopped
-            })
-            .map_err(|error| error.to_string())?;
-        adapters
-    };
+            }
+            let _ = events.send(TuningEvent::Record(record.clone()));
+            stopped = stop.load(Ordering::Relaxed);
+            !stopped
+        })
+        .map_err(|error| error.to_string())?;
+    }
     if let Some(error) = save_error {
         return Err(error);
     }
-    let saved =
-        save_adapters(&adapters.iter().collect::<Vec<_>>(), &out_dir, &stem).map_err(|error| error.to_string())?;
     Ok((stopped, saved))
 }

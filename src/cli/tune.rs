@@ -120,9 +120,10 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
     );
     progress.set_message(format!("{} situations, base agreement {base_agreement:.2}", run.situation_count()));
     let mut write_error = None;
-    // Metrics and adapters are written after every iteration: a run stopped part-way keeps
-    // what it had.
-    let (records, adapters) = run.run(&mut judge, |record, adapters| {
+    let mut saved = Vec::new();
+    // Metrics and adapters are written after every iteration (the last write is the run's
+    // result): a run stopped part-way keeps what it had.
+    let (records, _) = run.run(&mut judge, |record, adapters| {
         match serde_json::to_string(record) {
             Ok(line) => lines.push(line),
             Err(error) => {
@@ -133,8 +134,11 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
             write_error
                 .get_or_insert(anyhow::Error::from(error).context(format!("writing {}", metrics_path.display())));
         }
-        if let Err(error) = save_adapters(adapters, &out, "adapters") {
-            write_error.get_or_insert(anyhow::Error::from(error));
+        match save_adapters(adapters, &out, "adapters") {
+            Ok(paths) => saved = paths,
+            Err(error) => {
+                write_error.get_or_insert(anyhow::Error::from(error));
+            }
         }
         let agreement = record.agreement.map_or(String::new(), |agreement| format!(", agreement {agreement:.2}"));
         progress.set_message(format!("reward {:.3}{agreement}", record.task_reward));
@@ -145,10 +149,7 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
     if let Some(error) = write_error {
         return Err(error);
     }
-    let saved: Vec<String> = save_adapters(&adapters.iter().collect::<Vec<_>>(), &out, "adapters")?
-        .iter()
-        .map(|path| path.display().to_string())
-        .collect();
+    let saved: Vec<String> = saved.iter().map(|path| path.display().to_string()).collect();
     let last = records.last().cloned().unwrap_or_default();
     let summary = serde_json::json!({
         "tune": algorithm_name,

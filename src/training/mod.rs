@@ -183,23 +183,6 @@ pub struct TeacherEvaluation {
     pub unadvised_fraction: f64,
 }
 
-/// Index drawn from `probs` with a uniform number `u` in [0, 1) (the last index with mass
-/// absorbs rounding).
-fn sample_index(probs: &[f32], u: f32) -> usize {
-    let mut cumulative = 0.0f32;
-    let mut last_with_mass = 0;
-    for (index, &p) in probs.iter().enumerate() {
-        if p > 0.0 {
-            last_with_mass = index;
-            cumulative += p;
-            if u < cumulative {
-                return index;
-            }
-        }
-    }
-    last_with_mass
-}
-
 /// Decorrelates the teacher-alone evaluation's action draws from its envs' seed.
 const TEACHER_EVALUATION_SALT: u64 = 0x7EAC_4E12_0000_0001;
 
@@ -720,7 +703,7 @@ impl Trainer {
             actions.clear();
             for advised in &advice {
                 let index = match advised {
-                    Some(probs) => sample_index(probs, rng.random::<f32>()),
+                    Some(probs) => crate::numerics::sample_index(probs, rng.random::<f32>()),
                     None => {
                         unadvised_steps += 1;
                         rng.random_range(0..Action::COUNT)

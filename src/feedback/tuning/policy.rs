@@ -117,13 +117,8 @@ impl<'m> OptionPolicy<'m> {
         Ok((probabilities, scores))
     }
 
-    /// An option drawn from [`OptionPolicy::probabilities`].
-    pub fn sample(&self, adapters: Option<&LoraAdapters>, rng: &mut impl Rng) -> Result<usize, ModelError> {
-        Ok(self.sample_scored(adapters, rng)?.0)
-    }
-
-    /// [`OptionPolicy::sample`] with the drawn option's scores (detached), which sampling
-    /// computed anyway: what freezing a rollout needs without scoring the option again.
+    /// An option drawn from [`OptionPolicy::probabilities`], with its scores (detached), which
+    /// sampling computed anyway: what freezing a rollout needs without scoring the option again.
     pub fn sample_scored(
         &self,
         adapters: Option<&LoraAdapters>,
@@ -138,12 +133,5 @@ impl<'m> OptionPolicy<'m> {
 /// An index drawn in proportion to `probabilities` (non-empty; need not sum to 1).
 pub fn draw(probabilities: &[f32], rng: &mut impl Rng) -> usize {
     let total: f32 = probabilities.iter().sum();
-    let mut remaining = rng.random::<f32>() * total;
-    for (index, probability) in probabilities.iter().enumerate() {
-        if remaining < *probability {
-            return index;
-        }
-        remaining -= probability;
-    }
-    probabilities.len() - 1
+    crate::numerics::sample_index(probabilities, rng.random::<f32>() * total)
 }

@@ -260,8 +260,8 @@ impl<'m> TuneRun<'m> {
 
     /// Runs the iterations, calling `on_record` after each with the record and the adapters
     /// as they are now (CORY: both agents'), so a caller can save them as it goes; it returns
-    /// false to stop early, e.g. when the user stops tuning. Returns the records and the trained adapters (CORY:
-    /// both agents').
+    /// false to stop early, e.g. when the user stops tuning. Returns the records and the
+    /// trained adapters (CORY: both agents').
     pub fn run(
         &self,
         judge: &mut AdviceJudge,
