@@ -142,16 +142,23 @@ fn screenshot_of_the_default_scene_shows_the_grid() {
     let background = rgb.iter().filter(|&&p| p == rgb[0]).count();
     assert!(background < rgb.len() * 9 / 10, "{background} of {} pixels share one colour", rgb.len());
 
-    // The side panel fills the window's right edge: mostly the panel colour (theme::PANEL,
-    // 23/26/32), with text and bars on it.
+    // The side panel holds the window's right edge: a dividing line (theme::FRAME, 46/50/59)
+    // down its left side, the description of the state on a card (theme::PANEL, 23/26/32),
+    // text and bars.
+    let near =
+        |[r, g, b]: [u8; 3], [r2, g2, b2]: [u8; 3]| r.abs_diff(r2) <= 2 && g.abs_diff(g2) <= 2 && b.abs_diff(b2) <= 2;
+    let divider = ((WINDOW.0 - PANEL_WIDTH) as usize..(WINDOW.0 - PANEL_WIDTH) as usize + 4)
+        .map(|x| (0..height as usize).filter(|&y| near(rgb[y * width as usize + x], [46, 50, 59])).count())
+        .max()
+        .unwrap_or(0);
+    assert!(divider > height as usize * 9 / 10, "no line divides the side panel: {divider} of {height} rows");
     let panel_x = (WINDOW.0 - PANEL_WIDTH) as usize + 4;
     let panel: Vec<[u8; 3]> = (0..height as usize)
         .flat_map(|y| (panel_x..width as usize).map(move |x| (x, y)))
         .map(|(x, y)| rgb[y * width as usize + x])
         .collect();
-    let panel_fill =
-        panel.iter().filter(|&&[r, g, b]| r.abs_diff(23) <= 2 && g.abs_diff(26) <= 2 && b.abs_diff(32) <= 2).count();
-    assert!(panel_fill > panel.len() / 3, "panel colour in {panel_fill} of {} pixels at the right edge", panel.len());
+    let card = panel.iter().filter(|&&pixel| near(pixel, [23, 26, 32])).count();
+    assert!(card > 10_000, "no card for the state's description: {card} pixels of theme::PANEL");
     let bright_text = panel.iter().filter(|&&[r, g, b]| r > 180 && g > 180 && b > 180).count();
     assert!(bright_text > 500, "only {bright_text} bright (text) pixels in the side panel");
 }

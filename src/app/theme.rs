@@ -5,7 +5,7 @@ use bevy::prelude::*;
 
 /// Window background.
 pub const BACKGROUND: Color = Color::srgb(0.059, 0.067, 0.082);
-/// Panels and frames around envs.
+/// Cards on the background: text boxes, plots, the learning curve's strip.
 pub const PANEL: Color = Color::srgb(0.090, 0.102, 0.125);
 /// Borders of unfocused thumbnails.
 pub const FRAME: Color = Color::srgb(0.180, 0.196, 0.231);

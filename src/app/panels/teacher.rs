@@ -24,7 +24,7 @@ pub fn show(ui: &mut egui::Ui, view: &TeacherView, snapshot: &TrainingSnapshot) 
         );
     }
     section(ui, &format!("Env {} as the teacher reads it", view.env + 1));
-    egui::Frame::new().fill(egui_color(theme::BACKGROUND)).corner_radius(4.0).inner_margin(8.0).show(ui, |ui| {
+    egui::Frame::new().fill(egui_color(theme::PANEL)).corner_radius(4.0).inner_margin(8.0).show(ui, |ui| {
         ui.set_width(ui.available_width());
         ui.label(egui::RichText::new(&view.description).monospace().size(12.5));
     });
