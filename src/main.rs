@@ -336,6 +336,14 @@ enum BenchCommand {
         /// Seconds to measure (after a short warm-up).
         #[arg(long, default_value_t = 20.0)]
         seconds: f64,
+        /// The side panel's tab while measuring: teacher (the default), curves, feedback,
+        /// prompt, run or tuning.
+        #[arg(long, value_name = "NAME")]
+        tab: Option<String>,
+        /// Also report each render pass's mean GPU time (timestamp queries; egui's pass is
+        /// not instrumented), as `gpu_pass_ms` in the JSON.
+        #[arg(long)]
+        passes: bool,
     },
     /// Train a fresh student on a scene: frames/s with the PPO updates included.
     Train {
@@ -462,7 +470,9 @@ fn main() -> ExitCode {
             feedback_every,
             prompt,
         }),
-        Some(Command::Bench { what: BenchCommand::Ui { scene, seconds } }) => duet::bench::ui::run(&scene, seconds),
+        Some(Command::Bench { what: BenchCommand::Ui { scene, seconds, tab, passes } }) => {
+            duet::bench::ui::run(&duet::bench::ui::UiBenchArgs { scene, seconds, tab, passes })
+        }
         Some(Command::Train {
             scene,
             frames,

@@ -1,7 +1,7 @@
 //! The app end to end under Xvfb: `duet --screenshot` saves a PNG of the window that shows the
 //! grid (agent red, goal green) and the side panel; the student trains live; bad scenes fail
 //! early; the prompt editor refuses bad templates and keeps the one in force; `--race` draws
-//! the second run beside the first.
+//! the second run beside the first; `duet bench ui` prints frame and render-pass times as JSON.
 
 #![cfg(feature = "app")]
 
@@ -315,6 +315,34 @@ fn the_app_trains_the_student_live() {
     assert_eq!(first.teacher_coverage, 1.0, "with --teacher oracle every sample is advised: {first:?}");
     let all_output = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(all_output.contains("update 1 took"), "the update came back from the worker thread\n{log}");
+}
+
+#[test]
+fn bench_ui_reports_frame_times_and_render_pass_times_as_json() {
+    // Without a display, `duet bench ui` runs itself under xvfb-run.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_duet"));
+    command
+        .args(["bench", "ui", "--seconds", "2", "--tab", "curves", "--passes", "--scene"])
+        .arg(manifest_path("scenes/doorkey-5x5.ron"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY");
+    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
+    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
+    let status = status.unwrap_or_else(|| panic!("duet bench ui did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
+    assert!(status.success(), "duet bench ui failed ({status})\n{log}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().find(|line| line.starts_with('{')).unwrap_or_else(|| panic!("no JSON line\n{log}"));
+    let result: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"));
+    let ms = |key: &str| result[key].as_f64().unwrap_or_else(|| panic!("no {key} in {line}"));
+    assert!(result["frames"].as_u64().is_some_and(|frames| frames > 0), "{line}");
+    assert!(0.0 < ms("p50_ms") && ms("p50_ms") <= ms("p95_ms") && ms("p95_ms") <= ms("max_ms"), "{line}");
+    assert_eq!(result["tab"], "curves", "{line}");
+    assert_eq!(result["display"], "xvfb", "{line}");
+    // Bevy's UI pass and the blit to the window are timed on lavapipe (timestamp queries).
+    for pass in ["ui", "upscaling"] {
+        let gpu = result["gpu_pass_ms"][pass].as_f64().unwrap_or_else(|| panic!("no GPU time for {pass}: {line}"));
+        assert!(gpu > 0.0, "{pass}: {gpu} ms\n{line}");
+    }
 }
 
 #[test]

@@ -1,11 +1,15 @@
-//! `duet bench ui`'s measurement inside the app: every frame interval after a warm-up, then
-//! one JSON line with p50/p95 on stdout and exit once the requested seconds have passed.
+//! `duet bench ui`'s measurement inside the app: every frame interval after a warm-up (and,
+//! with `--passes`, the render passes' GPU times), then one JSON line with p50/p95 on stdout
+//! and exit once the requested seconds have passed.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bevy::diagnostic::FrameCount;
+use bevy::diagnostic::{DiagnosticsStore, FrameCount};
 use bevy::prelude::*;
+use bevy::render::diagnostic::RenderDiagnosticsPlugin;
 
+use super::panels::PanelState;
 use super::simulation::TrainingSnapshot;
 use crate::bench::ui::{UiBenchResult, frame_time_stats};
 
@@ -20,6 +24,8 @@ pub struct UiBenchRequest {
     pub scene_label: String,
     /// "xvfb" or "current".
     pub display: String,
+    /// Time each render pass on the GPU (timestamp queries) too.
+    pub passes: bool,
 }
 
 #[derive(Resource)]
@@ -27,7 +33,12 @@ struct UiBench {
     request: UiBenchRequest,
     started: Option<(Instant, u64, u64)>,
     intervals: Vec<Duration>,
+    /// Per render pass: the sum of its GPU times over the measured frames, and their count.
+    gpu_passes: BTreeMap<String, (f64, usize)>,
 }
+
+/// Where Bevy's render diagnostics keep a pass's GPU time: `render/<pass>/elapsed_gpu`.
+const GPU_TIME_SUFFIX: &str = "/elapsed_gpu";
 
 pub struct UiBenchPlugin {
     pub request: UiBenchRequest,
@@ -35,8 +46,16 @@ pub struct UiBenchPlugin {
 
 impl Plugin for UiBenchPlugin {
     fn build(&self, app: &mut App) {
-        app.insert_resource(UiBench { request: self.request.clone(), started: None, intervals: Vec::new() })
-            .add_systems(Last, measure);
+        if self.request.passes {
+            app.add_plugins(RenderDiagnosticsPlugin);
+        }
+        app.insert_resource(UiBench {
+            request: self.request.clone(),
+            started: None,
+            intervals: Vec::new(),
+            gpu_passes: BTreeMap::new(),
+        })
+        .add_systems(Last, measure);
     }
 }
 
@@ -44,6 +63,8 @@ fn measure(
     real_time: Res<Time<Real>>,
     frame: Res<FrameCount>,
     snapshot: Res<TrainingSnapshot>,
+    panel: Res<PanelState>,
+    diagnostics: Option<Res<DiagnosticsStore>>,
     mut bench: ResMut<UiBench>,
     mut exit: MessageWriter<AppExit>,
 ) {
@@ -55,6 +76,11 @@ fn measure(
         return;
     };
     bench.intervals.push(real_time.delta());
+    if bench.request.passes
+        && let Some(diagnostics) = &diagnostics
+    {
+        record_gpu_passes(diagnostics, &mut bench.gpu_passes);
+    }
     let elapsed = started.elapsed();
     if elapsed.as_secs_f64() < bench.request.seconds {
         return;
@@ -75,6 +101,12 @@ fn measure(
         env_frames: snapshot.frames.saturating_sub(env_frames),
         backend: std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "default".to_owned()),
         display: bench.request.display.clone(),
+        tab: panel.tab.label().to_ascii_lowercase(),
+        gpu_pass_ms: bench
+            .gpu_passes
+            .iter()
+            .map(|(pass, &(sum, count))| (pass.clone(), sum / count.max(1) as f64))
+            .collect(),
     };
     match serde_json::to_string(&result) {
         Ok(line) => {
@@ -88,4 +120,19 @@ fn measure(
     }
     bench.started = None;
     bench.request.seconds = f64::INFINITY; // report once
+}
+
+/// Adds each render pass's latest GPU time (ms) to `sums`.
+fn record_gpu_passes(diagnostics: &DiagnosticsStore, sums: &mut BTreeMap<String, (f64, usize)>) {
+    for diagnostic in diagnostics.iter() {
+        let path = diagnostic.path().as_str();
+        let Some(pass) = path.strip_prefix("render/").and_then(|rest| rest.strip_suffix(GPU_TIME_SUFFIX)) else {
+            continue;
+        };
+        if let Some(ms) = diagnostic.value() {
+            let (sum, count) = sums.entry(pass.to_owned()).or_default();
+            *sum += ms;
+            *count += 1;
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! `duet bench ui`: the app trains a scene at max speed for N seconds and reports its frame
-//! times (p50/p95) as one JSON line; without a display it runs itself under `xvfb-run`.
+//! times (p50/p95) as one JSON line, optionally with each render pass's GPU time; without a
+//! display it runs itself under `xvfb-run`.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -32,6 +34,22 @@ pub struct UiBenchResult {
     /// `WGPU_BACKEND` as set for the run ("default" when unset), and the display used.
     pub backend: String,
     pub display: String,
+    /// The side panel's tab while measuring.
+    pub tab: String,
+    /// With `--passes`: each instrumented render pass's mean GPU time per frame (ms).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub gpu_pass_ms: BTreeMap<String, f64>,
+}
+
+/// What `duet bench ui` was asked.
+#[derive(Clone, Debug)]
+pub struct UiBenchArgs {
+    pub scene: PathBuf,
+    pub seconds: f64,
+    /// The side panel's tab; `None`: the app's default (teacher).
+    pub tab: Option<String>,
+    /// Time the render passes on the GPU too.
+    pub passes: bool,
 }
 
 /// Frame-time percentiles of `intervals` (nearest rank); all zero for none.
@@ -59,9 +77,10 @@ pub struct FrameTimeStats {
     pub mean_ms: f64,
 }
 
-/// `duet bench ui --scene FILE --seconds N`.
-pub fn run(scene: &Path, seconds: f64) -> anyhow::Result<ExitCode> {
-    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+/// `duet bench ui --scene FILE --seconds N [--tab NAME] [--passes]`.
+pub fn run(args: &UiBenchArgs) -> anyhow::Result<ExitCode> {
+    let UiBenchArgs { scene, seconds, .. } = args;
+    if !(seconds.is_finite() && *seconds > 0.0 && *seconds <= 3600.0) {
         bail!("--seconds must be between 0 and 3600 (got {seconds})");
     }
     if !scene.is_file() {
@@ -69,13 +88,13 @@ pub fn run(scene: &Path, seconds: f64) -> anyhow::Result<ExitCode> {
     }
     let has_display = std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
     if std::env::var_os(INNER_RUN_VARIABLE).is_none() && !has_display {
-        return run_under_xvfb(scene, seconds);
+        return run_under_xvfb(args);
     }
-    run_here(scene, seconds)
+    run_here(args)
 }
 
 /// Runs this same command again inside `xvfb-run` (its JSON line goes straight to stdout).
-fn run_under_xvfb(scene: &Path, seconds: f64) -> anyhow::Result<ExitCode> {
+fn run_under_xvfb(args: &UiBenchArgs) -> anyhow::Result<ExitCode> {
     let xvfb_run = find_on_path("xvfb-run")
         .context("no display and no xvfb-run on PATH: install xvfb (`make deps`) or run on a display")?;
     let exe = std::env::current_exe().context("finding the duet executable")?;
@@ -84,10 +103,16 @@ fn run_under_xvfb(scene: &Path, seconds: f64) -> anyhow::Result<ExitCode> {
         .args(["-a", "-s", XVFB_SCREEN])
         .arg(exe)
         .args(["bench", "ui", "--scene"])
-        .arg(scene)
+        .arg(&args.scene)
         .arg("--seconds")
-        .arg(seconds.to_string())
+        .arg(args.seconds.to_string())
         .env(INNER_RUN_VARIABLE, "xvfb");
+    if let Some(tab) = &args.tab {
+        command.args(["--tab", tab]);
+    }
+    if args.passes {
+        command.arg("--passes");
+    }
     // Software Vulkan (Mesa lavapipe) is what works under Xvfb.
     if std::env::var_os("WGPU_BACKEND").is_none() {
         command.env("WGPU_BACKEND", "vulkan");
@@ -102,24 +127,30 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 #[cfg(feature = "app")]
-fn run_here(scene: &Path, seconds: f64) -> anyhow::Result<ExitCode> {
+fn run_here(args: &UiBenchArgs) -> anyhow::Result<ExitCode> {
     let display = match std::env::var(INNER_RUN_VARIABLE) {
         Ok(inner) => inner,
         Err(_) => "current".to_owned(),
     };
     crate::app::run(crate::app::AppOptions {
-        scene_path: Some(scene.to_owned()),
+        scene_path: Some(args.scene.clone()),
         speed: Some("max".to_owned()),
         // The oracle, as the README's figures were measured (an LLM worker would take the
         // second core while it loads and answers).
         teacher: crate::training::TeacherKind::Oracle,
-        bench: Some(crate::app::UiBenchRequest { seconds, scene_label: scene.display().to_string(), display }),
+        bench: Some(crate::app::UiBenchRequest {
+            seconds: args.seconds,
+            scene_label: args.scene.display().to_string(),
+            display,
+            passes: args.passes,
+        }),
+        tab: args.tab.clone(),
         ..Default::default()
     })
 }
 
 #[cfg(not(feature = "app"))]
-fn run_here(_scene: &Path, _seconds: f64) -> anyhow::Result<ExitCode> {
+fn run_here(_args: &UiBenchArgs) -> anyhow::Result<ExitCode> {
     bail!("this build has no app (built without the `app` feature)")
 }
 

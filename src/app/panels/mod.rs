@@ -51,7 +51,7 @@ impl Tab {
         Tab::ALL.into_iter().find(|tab| tab.label().eq_ignore_ascii_case(name))
     }
 
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Tab::Teacher => "Teacher",
             Tab::Curves => "Curves",
