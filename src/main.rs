@@ -62,6 +62,10 @@ struct AppArgs {
     /// tab's override: untick it there to go back to the schedule).
     #[arg(long, value_name = "W")]
     lambda: Option<f64>,
+    /// Open with FILE's prompt template in the editor (the Prompt tab), not yet applied:
+    /// Apply checks it and puts it in force mid-run.
+    #[arg(long, value_name = "FILE")]
+    prompt_draft: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -377,6 +381,7 @@ fn open_app(args: AppArgs) -> anyhow::Result<ExitCode> {
         tab: args.tab,
         race: args.race,
         lambda: args.lambda,
+        prompt_draft: args.prompt_draft,
     })
 }
 

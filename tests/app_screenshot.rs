@@ -195,6 +195,47 @@ fn a_missing_teacher_model_leaves_the_app_running_with_a_banner() {
     assert!(red >= 300, "no error banner in the side panel ({red} red pixels)\n{log}");
 }
 
+#[test]
+fn the_app_opens_with_a_prompt_draft_in_the_editor_not_yet_applied() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let draft = dir.path().join("draft.txt");
+    std::fs::write(&draft, "Mission: {mission}\nYou see: {observation}\nOptions: {options}\nPick the next step.\n")
+        .expect("write draft");
+    let shot = dir.path().join("shot.png");
+    let mut command = app_under_xvfb(dir.path());
+    command.args(["--teacher", "oracle", "--prompt-draft"]).arg(&draft).arg("--screenshot").arg(&shot);
+    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
+    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
+    let status = status.unwrap_or_else(|| panic!("duet did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
+    assert!(status.success(), "duet --prompt-draft failed ({status})\n{log}");
+    // The Prompt tab is open and says "edited, not applied" in theme::WARNING (244/179/57);
+    // nothing else in the side panel has that colour.
+    let (width, height, pixels) = read_png(&shot);
+    let panel_x = (WINDOW.0 - PANEL_WIDTH) as usize + 4;
+    let warning = (0..height as usize)
+        .flat_map(|y| (panel_x..width as usize).map(move |x| (x, y)))
+        .map(|(x, y)| &pixels[(y * width as usize + x) * 4..][..3])
+        .filter(|p| p[0] > 200 && (140..215).contains(&p[1]) && p[2] < 110)
+        .count();
+    assert!(warning >= 100, "no \"edited, not applied\" in the side panel ({warning} pixels)\n{log}");
+
+    // A draft that cannot be read stops the app before its window, naming the file.
+    let missing = dir.path().join("no-such-draft.txt");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_duet"));
+    command
+        .arg("--scene")
+        .arg(manifest_path("scenes/default.ron"))
+        .arg("--prompt-draft")
+        .arg(&missing)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY");
+    let (status, output) = run_with_limit(command, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!status.expect("duet exits at once").success(), "a missing draft must fail:\n{stderr}");
+    let expected = format!("{}: cannot read the prompt draft", missing.display());
+    assert!(stderr.contains(&expected), "expected {expected:?} in stderr:\n{stderr}");
+}
+
 /// The side panel's width in logical pixels (`app::panels::PANEL_WIDTH`).
 const PANEL_WIDTH: u32 = 420;
 

@@ -96,6 +96,9 @@ pub struct AppOptions {
     pub race: bool,
     /// Start with λ overridden to this weight (the Run tab's override).
     pub lambda: Option<f64>,
+    /// A prompt template to open in the editor as a draft, not yet applied (the Prompt tab
+    /// opens unless `tab` says otherwise).
+    pub prompt_draft: Option<PathBuf>,
 }
 
 /// Demo mode draws text and panels larger on large screens: the scale is the window's width
@@ -145,7 +148,15 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
         anyhow::bail!("{source}: the race view shows grid scenes only");
     }
     let info = SceneInfo::of(&scene);
+    let prompt_draft = match &options.prompt_draft {
+        None => None,
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("{}: cannot read the prompt draft", path.display()))?,
+        ),
+    };
     let tab = match options.tab.as_deref() {
+        None if prompt_draft.is_some() => panels::Tab::Prompt,
         None => panels::Tab::default(),
         Some(name) => panels::Tab::from_name(name).with_context(|| {
             format!("unknown tab {name:?}; expected teacher, curves, feedback, prompt, run or tuning")
@@ -206,6 +217,9 @@ pub fn run(options: AppOptions) -> anyhow::Result<ExitCode> {
     app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
         .insert_resource(ClearColor(theme::BACKGROUND));
     insert_run(&mut app, trainer, scene, options.out.as_deref(), &scene_dir)?;
+    if let Some(draft) = prompt_draft {
+        app.insert_resource(prompt_editor::PromptEditor::with_draft(draft));
+    }
     app.insert_resource(panels::PanelState { tab, ..default() })
         .insert_resource(race::RaceMode(options.race))
         .insert_resource(simulation::LambdaOverride(options.lambda));

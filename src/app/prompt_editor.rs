@@ -40,6 +40,11 @@ pub struct PromptEditor {
 }
 
 impl PromptEditor {
+    /// An editor holding `draft` as an edit not yet applied: it stays until Apply or Revert.
+    pub fn with_draft(draft: String) -> PromptEditor {
+        PromptEditor { draft, edited: true, ..PromptEditor::default() }
+    }
+
     /// Follows the teacher's template (`None` for a teacher that takes none); an unedited
     /// draft is replaced by it.
     pub fn sync(&mut self, in_force: Option<&str>) {
@@ -107,5 +112,16 @@ mod tests {
     fn times_of_day_are_utc_clock_readings() {
         let time = UNIX_EPOCH + Duration::from_secs(3 * 86_400 + 10 * 3600 + 5 * 60 + 9);
         assert_eq!(utc_time_of_day(time), "10:05:09");
+    }
+
+    #[test]
+    fn a_draft_opened_with_the_app_outlasts_the_teachers_template_until_revert() {
+        let mut editor = PromptEditor::with_draft("{observation}\nOptions: {options}\n".to_owned());
+        editor.sync(Some("Mission: {mission}\n{observation}\n{options}\n"));
+        assert_eq!(editor.draft, "{observation}\nOptions: {options}\n", "the template in force does not replace it");
+        assert!(editor.edited, "shown as edited, not applied");
+        assert!(editor.history.is_empty());
+        editor.revert();
+        assert_eq!(editor.draft, "Mission: {mission}\n{observation}\n{options}\n");
     }
 }

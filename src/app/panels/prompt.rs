@@ -7,6 +7,11 @@ use super::super::control::{Control, Controls};
 use super::super::prompt_editor::PromptEditor;
 use super::super::theme::{self, egui_color};
 
+/// Height kept under the editor for its buttons, an error and a few versions (logical pixels).
+const EDITOR_ROOM_BELOW: f32 = 220.0;
+/// The editor's least height, however small the window.
+const EDITOR_MIN_HEIGHT: f32 = 160.0;
+
 pub fn show(ui: &mut egui::Ui, editor: &mut PromptEditor, controls: &mut Controls, teacher_name: &str) {
     let dim = egui_color(theme::TEXT_DIM);
     match &editor.in_force {
@@ -23,13 +28,21 @@ pub fn show(ui: &mut egui::Ui, editor: &mut PromptEditor, controls: &mut Control
             .color(dim),
         ),
     };
-    let editor_response = ui.add(
-        egui::TextEdit::multiline(&mut editor.draft)
-            .code_editor()
-            .desired_rows(14)
-            .desired_width(f32::INFINITY)
-            .hint_text("the teacher's prompt template"),
-    );
+    // A long template scrolls inside the editor, so Apply, Revert and the versions stay in view.
+    let editor_height = (ui.available_height() - EDITOR_ROOM_BELOW).max(EDITOR_MIN_HEIGHT);
+    let editor_response = egui::ScrollArea::vertical()
+        .id_salt("prompt_editor")
+        .max_height(editor_height)
+        .show(ui, |ui| {
+            ui.add(
+                egui::TextEdit::multiline(&mut editor.draft)
+                    .code_editor()
+                    .desired_rows(14)
+                    .desired_width(f32::INFINITY)
+                    .hint_text("the teacher's prompt template"),
+            )
+        })
+        .inner;
     if editor_response.changed() {
         editor.edited = true;
     }
