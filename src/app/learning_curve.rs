@@ -3,7 +3,7 @@
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
-use egui_plot::{AxisHints, Line, Plot, PlotPoints, VLine};
+use egui_plot::{AxisHints, GridInput, GridMark, Line, Plot, PlotPoints, VLine, uniform_grid_spacer};
 
 use super::layout::ViewLayout;
 use super::ppo_worker::UpdateFinished;
@@ -19,6 +19,8 @@ const CAPTION_SIZE: f32 = 12.0;
 const CAPTION_HEIGHT: f32 = 18.0;
 /// The frames axis spans at least this much, so an empty plot has a sensible scale.
 const MIN_FRAMES_SHOWN: u64 = 1000;
+/// Frames-axis labels this far apart (logical pixels) or more; closer ones fade out.
+const FRAME_LABEL_SPACING: std::ops::RangeInclusive<f32> = 36.0..=48.0;
 
 /// `(frames, success %)` after each update that had finished episodes.
 #[derive(Resource, Clone, Debug, Default)]
@@ -107,10 +109,8 @@ fn draw_curve(
                         .include_x(frames_shown.max(MIN_FRAMES_SHOWN) as f64)
                         .include_y(0.0)
                         .include_y(100.0)
-                        // Short labels ("64k") fit closer than egui_plot's default spacing allows.
-                        .custom_x_axes(vec![
-                            AxisHints::new_x().formatter(|mark, _| short_count(mark.value)).label_spacing(36.0..=48.0),
-                        ])
+                        .custom_x_axes(vec![frames_axis()])
+                        .x_grid_spacer(frames_grid_spacer(plot_size.x))
                         .y_axis_formatter(|mark, _| format!("{:.0}%", mark.value));
                     plot.show(ui, |plot| {
                         let name = match &rival {
@@ -147,6 +147,37 @@ fn draw_curve(
     Ok(())
 }
 
+/// An env-frames x axis: short labels ("64k"), which fit closer than egui_plot's default
+/// spacing allows.
+pub fn frames_axis() -> AxisHints<'static> {
+    AxisHints::new_x().formatter(|mark, _| short_count(mark.value)).label_spacing(FRAME_LABEL_SPACING)
+}
+
+/// Grid lines for an env-frames axis about `width` logical pixels wide: labelled steps of 1, 2
+/// or 5 x 10^k at least a label's spacing apart, with unlabelled lines halfway. egui_plot's
+/// default (powers of ten) left an 80k-frame strip with the single label "0".
+pub fn frames_grid_spacer(width: f32) -> impl Fn(GridInput) -> Vec<GridMark> {
+    let width = f64::from(width.max(1.0));
+    uniform_grid_spacer(move |input: GridInput| {
+        let frames_per_point = (input.bounds.1 - input.bounds.0).abs() / width;
+        let step = nice_step(frames_per_point * f64::from(*FRAME_LABEL_SPACING.end()));
+        [step / 2.0, step, step * 10.0]
+    })
+}
+
+/// The least of 1, 2 or 5 x 10^k that is at least `least` (1 for nothing positive).
+fn nice_step(least: f64) -> f64 {
+    if !(least.is_finite() && least > 0.0) {
+        return 1.0;
+    }
+    let power = 10f64.powf(least.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|multiple| multiple * power)
+        .find(|&step| step >= least)
+        .unwrap_or(10.0 * power)
+}
+
 /// 1500 -> "1.5k", 2_000_000 -> "2M": axis labels stay short.
 pub fn short_count(value: f64) -> String {
     let magnitude = value.abs();
@@ -168,6 +199,22 @@ fn trim(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frame_steps_are_one_two_or_five_times_a_power_of_ten() {
+        assert_eq!(nice_step(9_000.0), 10_000.0);
+        assert_eq!(nice_step(10_000.0), 10_000.0);
+        assert_eq!(nice_step(12_000.0), 20_000.0);
+        assert_eq!(nice_step(0.3), 0.5);
+        assert_eq!(nice_step(0.0), 1.0);
+        // 85k frames over a 220-point strip: labelled every 20k (52 points apart), lines
+        // every 10k; egui_plot's powers of ten would label 0 alone.
+        let marks = frames_grid_spacer(220.0)(GridInput { bounds: (0.0, 85_000.0), base_step_size: 1.0 });
+        let labelled: Vec<f64> =
+            marks.iter().filter(|mark| mark.step_size >= 20_000.0).map(|mark| mark.value).collect();
+        assert_eq!(labelled, vec![0.0, 20_000.0, 40_000.0, 60_000.0, 80_000.0]);
+        assert!(marks.iter().any(|mark| mark.value == 10_000.0 && mark.step_size == 10_000.0));
+    }
 
     #[test]
     fn counts_are_short() {

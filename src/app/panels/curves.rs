@@ -4,7 +4,7 @@
 use bevy_egui::egui;
 use egui_plot::{HLine, Line, Plot, PlotPoints, VLine};
 
-use super::super::learning_curve::short_count;
+use super::super::learning_curve::{frames_axis, frames_grid_spacer, short_count};
 use super::super::prompt_editor::PromptEditor;
 use super::super::theme::{self, egui_color};
 use super::super::update_history::UpdateHistory;
@@ -142,6 +142,7 @@ pub fn show(
     let markers: Vec<u64> = editor.marker_frames().collect();
     let last_frames = history.records.last().map_or(1000.0, |record| record.frames as f64);
     let height = ((ui.available_height() - 8.0) / choice.shown.len() as f32 - 26.0).clamp(90.0, 190.0);
+    let width = ui.available_width();
     for &series in &choice.shown {
         ui.label(egui::RichText::new(series.label()).color(series.color()).strong());
         Plot::new(("curve", series.label()))
@@ -154,7 +155,8 @@ pub fn show(
             .allow_boxed_zoom(false)
             .include_x(0.0)
             .include_x(last_frames)
-            .x_axis_formatter(|mark, _| short_count(mark.value))
+            .custom_x_axes(vec![frames_axis()])
+            .x_grid_spacer(frames_grid_spacer(width))
             .y_axis_min_width(36.0)
             .label_formatter(move |position| match position {
                 egui_plot::HoverPosition::NearDataPoint { position, .. } => {
