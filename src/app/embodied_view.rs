@@ -52,6 +52,7 @@ impl Plugin for EmbodiedViewPlugin {
                     move_agent_and_objects,
                     ring_target,
                     info_line,
+                    size_frame,
                     size_thumbnails,
                     repaint_thumbnails,
                     focus_on_click,
@@ -96,6 +97,16 @@ struct TargetRing;
 
 #[derive(Component)]
 struct EmbodiedInfo;
+
+/// The box of the lines above the 3D view, and the view's frame: both as wide as the view, so
+/// a long line is clipped rather than pushing the mosaic aside.
+#[derive(Component)]
+struct EmbodiedInfoBox;
+#[derive(Component)]
+struct EmbodiedFrame;
+/// The thumbnails' wrapping row, as wide as the learning curve under it.
+#[derive(Component)]
+struct ThumbnailGrid;
 
 #[derive(Component, Clone, Copy)]
 struct EmbodiedThumbnail(usize);
@@ -248,26 +259,31 @@ fn spawn_frame_and_mosaic(
     snapshot: Res<TrainingSnapshot>,
     mut images: ResMut<Assets<Image>>,
 ) {
+    let outer = layout.focus_size + 2.0 * FOCUS_BORDER;
     let info = commands
         .spawn((
+            EmbodiedInfoBox,
             Node {
+                width: px(outer.x),
                 height: px(FOCUS_INFO_HEIGHT),
                 flex_direction: FlexDirection::Column,
                 justify_content: JustifyContent::Center,
                 overflow: Overflow::clip(),
                 ..default()
             },
-            children![(EmbodiedInfo, Text::new(""), theme::font(theme::BODY_SIZE), TextColor(theme::TEXT))],
+            children![(
+                EmbodiedInfo,
+                Text::new(""),
+                theme::font(theme::BODY_SIZE),
+                TextColor(theme::TEXT),
+                TextLayout::no_wrap()
+            )],
         ))
         .id();
     let frame = commands
         .spawn((
-            Node {
-                width: px(layout.focus_size.x + 2.0 * FOCUS_BORDER),
-                height: px(layout.focus_size.y + 2.0 * FOCUS_BORDER),
-                border: UiRect::all(px(FOCUS_BORDER)),
-                ..default()
-            },
+            EmbodiedFrame,
+            Node { width: px(outer.x), height: px(outer.y), border: UiRect::all(px(FOCUS_BORDER)), ..default() },
             BorderColor::all(theme::FRAME),
         ))
         .id();
@@ -283,12 +299,16 @@ fn spawn_frame_and_mosaic(
         ))
         .id();
     let grid = commands
-        .spawn(Node {
-            flex_wrap: FlexWrap::Wrap,
-            row_gap: px(THUMBNAIL_GAP),
-            column_gap: px(THUMBNAIL_GAP),
-            ..default()
-        })
+        .spawn((
+            ThumbnailGrid,
+            Node {
+                width: px(layout.curve.width()),
+                flex_wrap: FlexWrap::Wrap,
+                row_gap: px(THUMBNAIL_GAP),
+                column_gap: px(THUMBNAIL_GAP),
+                ..default()
+            },
+        ))
         .id();
     let shown = snapshot.num_envs().min(super::layout::MAX_THUMBNAILS);
     let mut handles = Vec::with_capacity(shown);
@@ -536,11 +556,15 @@ fn info_line(
     let Some(env) = snapshot.embodied(focus.0) else { return };
     let room = env.world.plan().room_at(env.world.pose.x, env.world.pose.z).unwrap_or("a doorway");
     let held = env.world.held.map_or("nothing".to_owned(), |i| env.world.objects[i].kind.name().to_owned());
-    let followed = teacher.followed.as_ref().map_or(String::new(), |f| format!("  -  following \"{}\"", f.option));
+    // The step first and the longest part last: the box clips what does not fit its width.
+    let second = match &teacher.followed {
+        Some(followed) => format!("following \"{}\"", followed.option),
+        None => format!("mission: {}", crate::env::embodied::text::mission(env)),
+    };
     let line = format!(
-        "Env {}: {}  -  step {}/{}\nIn the {room}, holding {held}{followed}",
+        "env {}/{}  step {}/{}  {room}, holding {held}\n{second}",
         focus.0 + 1,
-        crate::env::embodied::text::mission(env),
+        snapshot.num_envs(),
         env.steps,
         env.max_steps
     );
@@ -620,12 +644,30 @@ fn repaint_thumbnails(
     }
 }
 
+/// The info lines and the frame follow the view's size when the window changes.
+fn size_frame(
+    layout: Res<ViewLayout>,
+    mut nodes: Query<(&mut Node, Has<EmbodiedFrame>), Or<(With<EmbodiedInfoBox>, With<EmbodiedFrame>)>>,
+) {
+    if !layout.is_changed() {
+        return;
+    }
+    let outer = layout.focus_size + 2.0 * FOCUS_BORDER;
+    for (mut node, is_frame) in &mut nodes {
+        node.width = px(outer.x);
+        if is_frame {
+            node.height = px(outer.y);
+        }
+    }
+}
+
 /// Thumbnails fill the mosaic's column (as wide as the learning curve under it), up to four
 /// abreast, and follow the window's size.
 fn size_thumbnails(
     layout: Res<ViewLayout>,
     snapshot: Res<TrainingSnapshot>,
-    mut nodes: Query<&mut Node, With<EmbodiedThumbnail>>,
+    mut nodes: Query<&mut Node, (With<EmbodiedThumbnail>, Without<ThumbnailGrid>)>,
+    mut grid: Query<&mut Node, With<ThumbnailGrid>>,
     mut sized: Local<Option<f32>>,
 ) {
     let Some(env) = snapshot.embodied(0) else { return };
@@ -642,6 +684,9 @@ fn size_thumbnails(
     for mut node in &mut nodes {
         node.width = px(thumbnail_width);
         node.height = px(thumbnail_height);
+    }
+    for mut node in &mut grid {
+        node.width = px(width);
     }
 }
 

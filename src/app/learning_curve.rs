@@ -93,7 +93,9 @@ fn draw_curve(
                             ui.label(caption("none", egui_color(theme::WARNING)));
                         });
                     } else {
-                        ui.label(caption("success rate (last 100 episodes) vs frames", dim));
+                        // One line, whatever the strip's width: a wrapped caption pushed the plot
+                        // over the footer in the apartments' narrower strip.
+                        ui.add(egui::Label::new(caption("success rate (last 100 episodes) vs frames", dim)).truncate());
                     }
                     let plot = Plot::new("success_curve")
                         .width(plot_size.x)
