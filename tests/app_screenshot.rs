@@ -102,17 +102,36 @@ fn read_png(path: &Path) -> (u32, u32, Vec<u8>) {
     (image.width(), image.height(), pixels)
 }
 
+/// Runs `command` within the harness's limit and checks that it succeeded; its output and a
+/// log of both streams' tails for messages. `what` names it in failures.
+fn run_to_success(command: Command, what: &str) -> (Output, String) {
+    let started = Instant::now();
+    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
+    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
+    let status = status.unwrap_or_else(|| panic!("{what} did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
+    assert!(status.success(), "{what} failed ({status}) after {:?}\n{log}", started.elapsed());
+    (output, log)
+}
+
+/// The RGB pixels of a screenshot's side panel, right of its dividing line.
+fn side_panel_pixels(width: u32, height: u32, pixels: &[u8]) -> Vec<[u8; 3]> {
+    let panel_x = (WINDOW.0 - PANEL_WIDTH) as usize + 4;
+    (0..height as usize)
+        .flat_map(|y| (panel_x..width as usize).map(move |x| (x, y)))
+        .map(|(x, y)| {
+            let at = (y * width as usize + x) * 4;
+            [pixels[at], pixels[at + 1], pixels[at + 2]]
+        })
+        .collect()
+}
+
 #[test]
 fn screenshot_of_the_default_scene_shows_the_grid() {
     let dir = tempfile::tempdir().expect("temp dir");
     let shot = dir.path().join("shot.png");
     let mut command = app_under_xvfb(dir.path());
     command.arg("--screenshot").arg(&shot).args(["--frames", "60"]);
-    let started = Instant::now();
-    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
-    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
-    let status = status.unwrap_or_else(|| panic!("duet did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
-    assert!(status.success(), "duet --screenshot failed ({status}) after {:?}\n{log}", started.elapsed());
+    let (_, log) = run_to_success(command, "duet --screenshot");
     assert!(shot.is_file(), "no screenshot at {}\n{log}", shot.display());
 
     let (width, height, pixels) = read_png(&shot);
@@ -152,11 +171,7 @@ fn screenshot_of_the_default_scene_shows_the_grid() {
         .max()
         .unwrap_or(0);
     assert!(divider > height as usize * 9 / 10, "no line divides the side panel: {divider} of {height} rows");
-    let panel_x = (WINDOW.0 - PANEL_WIDTH) as usize + 4;
-    let panel: Vec<[u8; 3]> = (0..height as usize)
-        .flat_map(|y| (panel_x..width as usize).map(move |x| (x, y)))
-        .map(|(x, y)| rgb[y * width as usize + x])
-        .collect();
+    let panel = side_panel_pixels(width, height, &pixels);
     let card = panel.iter().filter(|&&pixel| near(pixel, [23, 26, 32])).count();
     assert!(card > 10_000, "no card for the state's description: {card} pixels of theme::PANEL");
     let bright_text = panel.iter().filter(|&&[r, g, b]| r > 180 && g > 180 && b > 180).count();
@@ -179,19 +194,12 @@ fn a_missing_teacher_model_leaves_the_app_running_with_a_banner() {
     let shot = dir.path().join("shot.png");
     let mut command = app_under_xvfb_on(dir.path(), &scene);
     command.arg("--screenshot").arg(&shot).args(["--frames", "90"]);
-    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
-    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
-    let status = status.unwrap_or_else(|| panic!("duet did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
-    assert!(status.success(), "the app must run on without its teacher ({status})\n{log}");
+    let (_, log) = run_to_success(command, "the app without its teacher model");
     let (width, height, pixels) = read_png(&shot);
     // The banner's border and tint (theme::FAILURE, 239/73/73) in the side panel; nothing
     // else there is red (the agents' red triangles are left of it).
-    let panel_x = (WINDOW.0 - PANEL_WIDTH) as usize + 4;
-    let red = (0..height as usize)
-        .flat_map(|y| (panel_x..width as usize).map(move |x| (x, y)))
-        .map(|(x, y)| &pixels[(y * width as usize + x) * 4..][..3])
-        .filter(|p| p[0] > 200 && p[1] < 110 && p[2] < 110)
-        .count();
+    let red =
+        side_panel_pixels(width, height, &pixels).iter().filter(|&&[r, g, b]| r > 200 && g < 110 && b < 110).count();
     assert!(red >= 300, "no error banner in the side panel ({red} red pixels)\n{log}");
 }
 
@@ -204,18 +212,13 @@ fn the_app_opens_with_a_prompt_draft_in_the_editor_not_yet_applied() {
     let shot = dir.path().join("shot.png");
     let mut command = app_under_xvfb(dir.path());
     command.args(["--teacher", "oracle", "--prompt-draft"]).arg(&draft).arg("--screenshot").arg(&shot);
-    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
-    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
-    let status = status.unwrap_or_else(|| panic!("duet did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
-    assert!(status.success(), "duet --prompt-draft failed ({status})\n{log}");
+    let (_, log) = run_to_success(command, "duet --prompt-draft");
     // The Prompt tab is open and says "edited, not applied" in theme::WARNING (244/179/57);
     // nothing else in the side panel has that colour.
     let (width, height, pixels) = read_png(&shot);
-    let panel_x = (WINDOW.0 - PANEL_WIDTH) as usize + 4;
-    let warning = (0..height as usize)
-        .flat_map(|y| (panel_x..width as usize).map(move |x| (x, y)))
-        .map(|(x, y)| &pixels[(y * width as usize + x) * 4..][..3])
-        .filter(|p| p[0] > 200 && (140..215).contains(&p[1]) && p[2] < 110)
+    let warning = side_panel_pixels(width, height, &pixels)
+        .iter()
+        .filter(|&&[r, g, b]| r > 200 && (140..215).contains(&g) && b < 110)
         .count();
     assert!(warning >= 100, "no \"edited, not applied\" in the side panel ({warning} pixels)\n{log}");
 
@@ -342,10 +345,7 @@ fn the_app_trains_the_student_live() {
         .arg(&shot)
         // However slow the machine, the capture waits for the first PPO update to come back.
         .args(["--frames", "30", "--min-updates", "1"]);
-    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
-    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
-    let status = status.unwrap_or_else(|| panic!("duet did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
-    assert!(status.success(), "duet --speed max --out failed ({status})\n{log}");
+    let (output, log) = run_to_success(command, "duet --speed max --out");
     assert!(shot.is_file(), "no screenshot at {}\n{log}", shot.display());
 
     // The record the HUD shows is the one the app logs: at least one full rollout's worth.
@@ -367,10 +367,7 @@ fn bench_ui_reports_frame_times_and_render_pass_times_as_json() {
         .arg(manifest_path("scenes/doorkey-5x5.ron"))
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY");
-    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
-    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
-    let status = status.unwrap_or_else(|| panic!("duet bench ui did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
-    assert!(status.success(), "duet bench ui failed ({status})\n{log}");
+    let (output, log) = run_to_success(command, "duet bench ui");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().find(|line| line.starts_with('{')).unwrap_or_else(|| panic!("no JSON line\n{log}"));
     let result: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"));
@@ -397,10 +394,7 @@ fn the_race_view_shows_the_second_run_beside_the_first() {
         "--min-updates",
         "1",
     ]);
-    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
-    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
-    let status = status.unwrap_or_else(|| panic!("duet did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
-    assert!(status.success(), "duet --race failed ({status})\n{log}");
+    let (_, log) = run_to_success(command, "duet --race");
     let (width, height, pixels) = read_png(&shot);
     let amber = |x: usize, y: usize| {
         let p = &pixels[(y * width as usize + x) * 4..][..3];
@@ -425,10 +419,7 @@ fn screenshot_of_an_embodied_scene_shows_the_apartment_in_3d_and_the_panel() {
     let shot = dir.path().join("embodied.png");
     let mut command = app_under_xvfb_on(dir.path(), &manifest_path("scenes/pickplace-apartment-1.ron"));
     command.args(["--teacher", "oracle"]).arg("--screenshot").arg(&shot).args(["--frames", "90"]);
-    let (status, output) = run_with_limit(command, HARNESS_TIMEOUT);
-    let log = format!("stdout:\n{}\nstderr:\n{}", tail(&output.stdout), tail(&output.stderr));
-    let status = status.unwrap_or_else(|| panic!("duet did not finish within {HARNESS_TIMEOUT:?}\n{log}"));
-    assert!(status.success(), "duet --screenshot failed ({status})\n{log}");
+    let (_, log) = run_to_success(command, "duet --screenshot");
     let (width, height, pixels) = read_png(&shot);
     assert_eq!((width, height), WINDOW, "screenshot has the window's size");
     let rgb: Vec<[u8; 3]> = pixels.chunks_exact(4).map(|p| [p[0], p[1], p[2]]).collect();
@@ -448,11 +439,8 @@ fn screenshot_of_an_embodied_scene_shows_the_apartment_in_3d_and_the_panel() {
     assert!(pale > view.len() / 10, "too few floor and wall pixels: {pale}\n{log}");
     assert!(brown > 1000, "too little furniture: {brown}\n{log}");
     // The side panel is there with text on it.
-    let panel_x = (WINDOW.0 - PANEL_WIDTH) as usize + 4;
-    let bright_text = (0..height as usize)
-        .flat_map(|y| (panel_x..width as usize).map(move |x| (x, y)))
-        .filter(|&(x, y)| at(x, y).iter().all(|&c| c > 180))
-        .count();
+    let bright_text =
+        side_panel_pixels(width, height, &pixels).iter().filter(|rgb| rgb.iter().all(|&c| c > 180)).count();
     assert!(bright_text > 500, "only {bright_text} bright (text) pixels in the side panel");
 }
 
