@@ -153,6 +153,9 @@ pub fn show(
             .allow_zoom(false)
             .allow_scroll(false)
             .allow_boxed_zoom(false)
+            // No card behind each plot: under software Vulkan a blended pixel costs about
+            // 10 ns a frame, so four cards were ~1.7 ms; the grid lines frame the plots enough.
+            .show_background(false)
             .include_x(0.0)
             .include_x(last_frames)
             .custom_x_axes(vec![frames_axis()])
