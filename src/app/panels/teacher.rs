@@ -62,8 +62,29 @@ pub fn show(ui: &mut egui::Ui, view: &TeacherView, snapshot: &TrainingSnapshot) 
                 }
             });
             ui.add_space(4.0);
-            let rationale = advice.rationale.as_deref().unwrap_or("(this teacher gives no rationale)");
-            ui.label(egui::RichText::new(format!("Why: {rationale}")).italics());
+            match (&advice.rationale, &view.stats) {
+                (Some(rationale), _) => {
+                    ui.label(egui::RichText::new(format!("Why: {rationale}")).italics());
+                }
+                // A model teacher generates one only when asked: it costs more than the advice.
+                (None, Some(_)) => {
+                    ui.label(
+                        egui::RichText::new(
+                            "Why: rationales are off (about 0.7 s of the model's time each); \
+                             `rationale: true` in the scene's teacher turns them on",
+                        )
+                        .italics()
+                        .color(dim),
+                    );
+                }
+                (None, None) => {
+                    ui.label(
+                        egui::RichText::new(format!("Why: the {} teacher gives no rationale", view.teacher_name))
+                            .italics()
+                            .color(dim),
+                    );
+                }
+            }
             let origin = match advice.origin {
                 AdviceOrigin::Cache => "from the cache",
                 AdviceOrigin::Fresh => "computed fresh",
