@@ -17,7 +17,7 @@ use super::control::{Control, Controls, RunFiles};
 use super::simulation::{LiveTrainer, TeacherWhenOn, WantedTeacher};
 use crate::env::scene::Scene;
 use crate::feedback::tuning::{
-    AdviceJudge, Algorithm, DEFAULT_OPTION_STEPS, TuneConfig, TuneRecord, TuneRun, TuningTeacher, save_adapters,
+    AdapterSaves, AdviceJudge, Algorithm, DEFAULT_OPTION_STEPS, TuneConfig, TuneRecord, TuneRun, TuningTeacher,
 };
 use crate::training::{TeacherKind, TrainerConfig};
 
@@ -274,26 +274,17 @@ fn tune_in_background(
     let mut stopped = stop.load(Ordering::Relaxed);
     std::fs::create_dir_all(&out_dir).map_err(|error| format!("creating {}: {error}", out_dir.display()))?;
     let stem = format!("tuned-{algorithm}");
-    let mut save_error = None;
-    // Saved after every iteration (the last save is the run's result), so quitting mid-run
-    // keeps the adapters so far.
-    let mut saved = Vec::new();
+    // Saved after every iteration, so quitting mid-run keeps the adapters so far.
+    let mut saves = AdapterSaves::new(&out_dir, &stem);
     if !stopped {
         run.run(&mut judge, |record, adapters| {
-            match save_adapters(adapters, &out_dir, &stem) {
-                Ok(paths) => saved = paths,
-                Err(error) => {
-                    save_error.get_or_insert(error.to_string());
-                }
-            }
+            saves.save(adapters);
             let _ = events.send(TuningEvent::Record(record.clone()));
             stopped = stop.load(Ordering::Relaxed);
             !stopped
         })
         .map_err(|error| error.to_string())?;
     }
-    if let Some(error) = save_error {
-        return Err(error);
-    }
+    let saved = saves.finish().map_err(|error| error.to_string())?;
     Ok((stopped, saved))
 }

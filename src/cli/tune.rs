@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::env::scene::Scene;
 use crate::env::vec_env::VecEnv;
 use crate::feedback::tuning::{
-    AdviceJudge, Algorithm, DEFAULT_OPTION_STEPS, TuneConfig, TuneRun, TuningTeacher, save_adapters,
+    AdapterSaves, AdviceJudge, Algorithm, DEFAULT_OPTION_STEPS, TuneConfig, TuneRun, TuningTeacher,
 };
 use crate::student::{ObservationLayout, Student};
 use crate::training::checkpoint::{read_checkpoint_summary, write_file_atomically};
@@ -120,9 +120,9 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
     );
     progress.set_message(format!("{} situations, base agreement {base_agreement:.2}", run.situation_count()));
     let mut write_error = None;
-    let mut saved = Vec::new();
     // Metrics and adapters are written after every iteration (the last write is the run's
     // result): a run stopped part-way keeps what it had.
+    let mut saves = AdapterSaves::new(&out, "adapters");
     let (records, _) = run.run(&mut judge, |record, adapters| {
         match serde_json::to_string(record) {
             Ok(line) => lines.push(line),
@@ -134,12 +134,7 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
             write_error
                 .get_or_insert(anyhow::Error::from(error).context(format!("writing {}", metrics_path.display())));
         }
-        match save_adapters(adapters, &out, "adapters") {
-            Ok(paths) => saved = paths,
-            Err(error) => {
-                write_error.get_or_insert(anyhow::Error::from(error));
-            }
-        }
+        saves.save(adapters);
         let agreement = record.agreement.map_or(String::new(), |agreement| format!(", agreement {agreement:.2}"));
         progress.set_message(format!("reward {:.3}{agreement}", record.task_reward));
         progress.inc(1);
@@ -149,7 +144,7 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
     if let Some(error) = write_error {
         return Err(error);
     }
-    let saved: Vec<String> = saved.iter().map(|path| path.display().to_string()).collect();
+    let saved: Vec<String> = saves.finish()?.iter().map(|path| path.display().to_string()).collect();
     let last = records.last().cloned().unwrap_or_default();
     let summary = serde_json::json!({
         "tune": algorithm_name,

@@ -16,7 +16,7 @@ pub use gradients::GradientSum;
 pub use policy::{OptionPolicy, OptionScores};
 pub use ppo::{PpoSettings, PpoStats, Rollout, Sampled, TokenPpo, generalized_advantages};
 pub use run::{Algorithm, TuneConfig, TuneError, TuneRecord, TuneRun};
-pub use setup::{TUNING_PROMPT, TuningTeacher, save_adapters};
+pub use setup::{AdapterSaves, TUNING_PROMPT, TuningTeacher, save_adapters};
 pub use task::{AdviceJudge, DEFAULT_OPTION_STEPS, Followed, Judgement};
 
 #[cfg(test)]

@@ -54,6 +54,44 @@ impl TuneRun<'_> {
     }
 }
 
+/// A run's adapters saved after every iteration, each save over the last, so a run stopped
+/// part-way keeps what it learned and the last save is the run's result (`duet tune` and the
+/// Tuning tab).
+#[derive(Debug)]
+pub struct AdapterSaves<'a> {
+    dir: &'a Path,
+    stem: &'a str,
+    /// What the last successful save wrote.
+    paths: Vec<PathBuf>,
+    /// The first save that failed (later iterations still try).
+    error: Option<LoraError>,
+}
+
+impl<'a> AdapterSaves<'a> {
+    /// Saves into `dir` under `stem` (see [`save_adapters`]).
+    pub fn new(dir: &'a Path, stem: &'a str) -> Self {
+        Self { dir, stem, paths: Vec::new(), error: None }
+    }
+
+    /// Writes `adapters` (CORY: both agents') over the last save.
+    pub fn save(&mut self, adapters: &[&LoraAdapters]) {
+        match save_adapters(adapters, self.dir, self.stem) {
+            Ok(paths) => self.paths = paths,
+            Err(error) => {
+                self.error.get_or_insert(error);
+            }
+        }
+    }
+
+    /// The paths the last save wrote, or the first error.
+    pub fn finish(self) -> Result<Vec<PathBuf>, LoraError> {
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(self.paths),
+        }
+    }
+}
+
 /// Saves `adapters` into `dir` as `<stem>.safetensors`, or `<stem>-<i>.safetensors` when there
 /// are several (CORY's two agents); returns the paths.
 pub fn save_adapters(adapters: &[&LoraAdapters], dir: &Path, stem: &str) -> Result<Vec<PathBuf>, LoraError> {
