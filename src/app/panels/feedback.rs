@@ -196,10 +196,7 @@ fn sent_text(ui: &mut egui::Ui, view: &FeedbackView, teacher_name: &str) {
         ui.label(egui::RichText::new("(nothing to say yet)").color(dim));
         return;
     }
-    egui::Frame::new().fill(egui_color(theme::PANEL)).corner_radius(4.0).inner_margin(8.0).show(ui, |ui| {
-        ui.set_width(ui.available_width());
-        ui.label(egui::RichText::new(text.trim_end()).monospace().size(11.5));
-    });
+    super::text_card(ui, text.trim_end(), 11.5);
 }
 
 /// Agreement (the student's most likely action is one the teacher rates best) and advice

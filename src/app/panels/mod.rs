@@ -272,6 +272,14 @@ fn fault_banner(ui: &mut egui::Ui, message: &str) {
     failure_banner(ui, "Training stopped", message, "Resume retries; Run > Reset or Load starts over.");
 }
 
+/// `text` in monospace on a card the panel's width (what the teacher reads, what it is sent).
+fn text_card(ui: &mut egui::Ui, text: &str, size: f32) {
+    egui::Frame::new().fill(egui_color(theme::PANEL)).corner_radius(4.0).inner_margin(8.0).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.label(egui::RichText::new(text).monospace().size(size));
+    });
+}
+
 /// A red-framed notice: a title, the whole message (wrapped) and what to do about it.
 fn failure_banner(ui: &mut egui::Ui, title: &str, message: &str, hint: &str) {
     egui::Frame::new()

@@ -24,10 +24,7 @@ pub fn show(ui: &mut egui::Ui, view: &TeacherView, snapshot: &TrainingSnapshot) 
         );
     }
     section(ui, &format!("Env {} as the teacher reads it", view.env + 1));
-    egui::Frame::new().fill(egui_color(theme::PANEL)).corner_radius(4.0).inner_margin(8.0).show(ui, |ui| {
-        ui.set_width(ui.available_width());
-        ui.label(egui::RichText::new(&view.description).monospace().size(12.5));
-    });
+    super::text_card(ui, &view.description, 12.5);
 
     section(ui, &format!("Advice from the {} teacher", view.teacher_name));
     match &view.advice {
